@@ -1,0 +1,40 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+
+/** Published when a write is handed to a worker. */
+export interface WriteStartMessage {
+  readonly store: string
+  readonly path: string
+}
+
+/** Published when a write is durable. */
+export interface WriteEndMessage {
+  readonly store: string
+  readonly path: string
+  /** Bytes written. */
+  readonly bytes: number
+  /** Milliseconds the worker spent encoding. */
+  readonly encodeMs: number
+  /** Milliseconds the worker spent writing (temp file to directory fsync). */
+  readonly writeMs: number
+  /** Milliseconds the main thread spent handing the value to the worker. */
+  readonly mainMs: number
+  /** Milliseconds from hand-off to acknowledgement. */
+  readonly totalMs: number
+}
+
+/** Published when a write fails; `error` is the StoreError its caller sees. */
+export interface WriteErrorMessage {
+  readonly store: string
+  readonly path: string
+  readonly error: Error
+}
+
+/** `node:diagnostics_channel` channels, named `offload-store:write:*`, as undici does for requests. */
+export const channels = {
+  /** {@link WriteStartMessage} */
+  writeStart: diagnosticsChannel.channel('offload-store:write:start'),
+  /** {@link WriteEndMessage} */
+  writeEnd: diagnosticsChannel.channel('offload-store:write:end'),
+  /** {@link WriteErrorMessage} */
+  writeError: diagnosticsChannel.channel('offload-store:write:error')
+} as const

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto'
+import { isAbsolute } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { CodecSpec } from './protocol.js'
+
+declare const valueType: unique symbol
+
+/**
+ * How a store turns its value into bytes and back. A codec is plain data (a description), because
+ * it has to cross to the worker threads; build one with {@link codecs}.
+ */
+export interface Codec<T> {
+  /** The description the workers receive. */
+  readonly spec: CodecSpec
+  /** Phantom: ties the codec to the value type it encodes. Never set. */
+  readonly [valueType]?: T
+}
+
+/** Options of {@link codecs.json}. */
+export interface JsonCodecOptions {
+  /** Passed to `JSON.stringify` as its `space` argument. @defaultValue no indentation */
+  readonly space?: number | string
+}
+
+/** Options of {@link codecs.schema}. */
+export interface SchemaCodecOptions {
+  /**
+   * fast-json-stringify's large-array mechanism. Its `'default'` loop is several times slower than
+   * `JSON.stringify` on big arrays, so arrays of `largeArraySize` items or more use `JSON.stringify`.
+   * @defaultValue 'json-stringify'
+   */
+  readonly largeArrayMechanism?: 'default' | 'json-stringify'
+  /** Array length from which `largeArrayMechanism` applies. @defaultValue 20000 */
+  readonly largeArraySize?: number
+}
+
+/** The names of the encode and decode functions a codec module exports. */
+export interface ModuleCodecExports {
+  /** Named export called as `encode(value)` inside the worker; returns a string or a Uint8Array. */
+  readonly encode: string
+  /** Named export called as `decode(bytes: Uint8Array)` on the main thread by `load()`. */
+  readonly decode: string
+}
+
+function moduleUrl (url: string | URL): string {
+  if (url instanceof URL) return url.href
+  if (isAbsolute(url)) return pathToFileURL(url).href
+  if (/^(file|data):/.test(url)) return url
+  throw new TypeError(`codecs.module() needs a URL or an absolute path, got ${JSON.stringify(url)}; use new URL('./codec.js', import.meta.url)`)
+}
+
+/** Factories for the codecs a store accepts. */
+export const codecs = {
+  /** JSON text via `JSON.stringify` in the worker and `JSON.parse` on load. */
+  json<T = unknown>(options: JsonCodecOptions = {}): Codec<T> {
+    return { spec: { kind: 'json', space: options.space } }
+  },
+
+  /** JSON text via a fast-json-stringify serializer compiled once per worker; decodes with `JSON.parse`. */
+  schema<T = unknown>(jsonSchema: object, options: SchemaCodecOptions = {}): Codec<T> {
+    if (jsonSchema === null || typeof jsonSchema !== 'object') throw new TypeError('codecs.schema() needs a JSON schema object')
+    const text = JSON.stringify(jsonSchema)
+    return {
+      spec: {
+        kind: 'schema',
+        id: createHash('sha256').update(text).digest('hex'),
+        schema: jsonSchema,
+        largeArrayMechanism: options.largeArrayMechanism ?? 'json-stringify',
+        largeArraySize: options.largeArraySize ?? 20000
+      }
+    }
+  },
+
+  /**
+   * The named exports of an ES module: `encode` runs inside the worker, `decode` on the main
+   * thread (so a decoder that builds class instances returns them with their prototypes).
+   */
+  module<T = unknown>(url: string | URL, exports: ModuleCodecExports = { encode: 'encode', decode: 'decode' }): Codec<T> {
+    return { spec: { kind: 'module', url: moduleUrl(url), encode: exports.encode, decode: exports.decode } }
+  },
+
+  /** The value is a string or a Uint8Array written as is; a whole-buffer Uint8Array is transferred, not copied. */
+  raw (): Codec<string | Uint8Array> {
+    return { spec: { kind: 'raw' } }
+  }
+} as const
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Decodes file bytes on the main thread, so the result keeps its prototypes. */
+export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unknown> {
+  switch (spec.kind) {
+    case 'json':
+    case 'schema':
+      return JSON.parse(utf8.decode(bytes))
+    case 'module': {
+      const mod = await import(spec.url) as Record<string, unknown>
+      const fn = mod[spec.decode]
+      if (typeof fn !== 'function') throw new TypeError(`codec module ${spec.url} has no exported function ${JSON.stringify(spec.decode)}`)
+      return await (fn as (bytes: Uint8Array) => unknown)(bytes)
+    }
+    case 'raw':
+      return bytes
+    default:
+      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
+  }
+}
+
+/** True when the codec writes JSON text, so a value must survive the trip as `JSON.stringify` would see it. */
+export function isJsonCodec (spec: CodecSpec): boolean {
+  return spec.kind === 'json' || spec.kind === 'schema'
+}

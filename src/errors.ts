@@ -1,0 +1,118 @@
+/** Where a store error happened: the store's name and its resolved path. */
+export interface StoreErrorContext {
+  /** The store's name (its path unless a name was given). */
+  readonly store?: string | undefined
+  /** The store's resolved file path. */
+  readonly path?: string | undefined
+  /** The underlying error, when there is one. */
+  readonly cause?: unknown
+}
+
+function where (context: StoreErrorContext): string {
+  if (context.store === undefined && context.path === undefined) return ''
+  if (context.store === context.path || context.store === undefined) return `store ${JSON.stringify(context.path)}: `
+  return `store ${JSON.stringify(context.store)} (${context.path ?? '?'}): `
+}
+
+/** Base class of every error this library throws or rejects with; branch on `err.code`. */
+export class StoreError extends Error {
+  /** A stable, documented code such as `ERR_STORE_WRITE`. */
+  readonly code: string
+  /** The name of the store the error belongs to, when it belongs to one. */
+  readonly store: string | undefined
+  /** The resolved path of the store's file, when it belongs to one. */
+  readonly path: string | undefined
+
+  constructor (code: string, message: string, context: StoreErrorContext = {}) {
+    super(where(context) + message, context.cause === undefined ? undefined : { cause: context.cause })
+    this.code = code
+    this.store = context.store
+    this.path = context.path
+  }
+
+  override get name (): string {
+    return this.constructor.name
+  }
+}
+
+/** The file exists but the codec could not decode it; the decoder's error is the `cause`. */
+export class StoreDecodeError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_DECODE', message, context)
+  }
+}
+
+/** The file could not be read for a reason other than not existing (EACCES, EISDIR, ...). */
+export class StoreReadError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_READ', message, context)
+  }
+}
+
+/** The value could not be encoded (the encoder threw or returned neither a string nor bytes). */
+export class StoreEncodeError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_ENCODE', message, context)
+  }
+}
+
+/** The write failed before the rename: the previous file is untouched and no temp file is left. */
+export class StoreWriteError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_WRITE', message, context)
+  }
+}
+
+/**
+ * The new file was renamed into place but the directory fsync failed: the content is visible,
+ * but whether it survives a power cut is unknown.
+ */
+export class StoreDurabilityError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_DURABILITY_UNKNOWN', message, context)
+  }
+}
+
+/** The value cannot cross to a worker thread as it is (a function, a symbol, a socket, a class with `toJSON`). */
+export class StoreDataCloneError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_DATA_CLONE', message, context)
+  }
+}
+
+/** Another open store in this process already owns this resolved path. */
+export class StorePathInUseError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_PATH_IN_USE', message, context)
+  }
+}
+
+/** The store, or the pool it writes through, was closed. */
+export class StoreClosedError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_CLOSED', message, context)
+  }
+}
+
+/** An option given to a constructor is invalid; the message names the option and what was received. */
+export class StoreInvalidOptionError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_INVALID_OPTION', message, context)
+  }
+}
+
+/** Every error class with its code, for documentation checks and exhaustive handling. */
+export const errorCodes = {
+  ERR_STORE_DECODE: StoreDecodeError,
+  ERR_STORE_READ: StoreReadError,
+  ERR_STORE_ENCODE: StoreEncodeError,
+  ERR_STORE_WRITE: StoreWriteError,
+  ERR_STORE_DURABILITY_UNKNOWN: StoreDurabilityError,
+  ERR_STORE_DATA_CLONE: StoreDataCloneError,
+  ERR_STORE_PATH_IN_USE: StorePathInUseError,
+  ERR_STORE_CLOSED: StoreClosedError,
+  ERR_STORE_INVALID_OPTION: StoreInvalidOptionError
+} as const
+
+/** A code listed in {@link errorCodes}. */
+export type StoreErrorCode = keyof typeof errorCodes

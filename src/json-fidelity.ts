@@ -1,0 +1,72 @@
+// A worker receives a structured clone, not the value. For JSON that changes the output in exactly
+// one way: an object whose class defines toJSON() arrives as a plain object, so its toJSON() never
+// runs. Everything else matches what JSON.stringify would do on the original: Date survives as a
+// Date (same toJSON), Map and Set survive and stringify as {}, own enumerable properties are the
+// same, functions and symbols make postMessage fail loudly. This walk finds the one silent case.
+
+/** Where in the value a problem was found, and what it was. */
+export interface FidelityProblem {
+  /** JSONPath-like location, `$` for the root. */
+  readonly at: string
+  /** What was found there. */
+  readonly found: string
+  /** `cycle`: JSON cannot encode it at all; `toJSON`: the worker would silently skip a toJSON(). */
+  readonly kind: 'cycle' | 'toJSON'
+}
+
+const { getPrototypeOf } = Object
+const objectProto = Object.prototype
+const arrayProto = Array.prototype
+
+function formatPath (keys: ReadonlyArray<string | number>): string {
+  let out = '$'
+  for (const key of keys) {
+    out += typeof key === 'number' ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+  }
+  return out
+}
+
+interface Found { readonly keys: Array<string | number>, readonly found: string, readonly kind: 'cycle' | 'toJSON' }
+
+/**
+ * Returns the first place where JSON.stringify in a worker would write something other than
+ * JSON.stringify on this thread, or a cycle; undefined when the value crosses faithfully.
+ */
+export function findJsonFidelityProblem (root: unknown): FidelityProblem | undefined {
+  // Ancestors only, as JSON.stringify tracks them: a shared (acyclic) reference is fine. The path
+  // is built only on the way out of a failure, so the common case allocates no strings.
+  const ancestors: object[] = []
+  const visit = (value: unknown): Found | undefined => {
+    if (typeof value !== 'object' || value === null) return undefined
+    const proto: unknown = getPrototypeOf(value)
+    if (proto !== arrayProto && proto !== objectProto && proto !== null) {
+      // Date keeps its prototype through a clone; Map, Set, typed arrays, boxed primitives have no
+      // toJSON and stringify the same on both sides. A class with toJSON is the silent difference.
+      if (proto === Date.prototype) return undefined
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+        const name = (value as object).constructor?.name ?? 'an object'
+        return { keys: [], found: `an instance of ${name} with a toJSON() method`, kind: 'toJSON' }
+      }
+      if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set) return undefined
+    }
+    if (ancestors.includes(value)) return { keys: [], found: 'a cycle', kind: 'cycle' }
+    ancestors.push(value)
+    if (proto === arrayProto) {
+      const array = value as unknown[]
+      for (let i = 0; i < array.length; i++) {
+        const problem = visit(array[i])
+        if (problem !== undefined) { problem.keys.unshift(i); return problem }
+      }
+    } else {
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue
+        const problem = visit((value as Record<string, unknown>)[key])
+        if (problem !== undefined) { problem.keys.unshift(key); return problem }
+      }
+    }
+    ancestors.pop()
+    return undefined
+  }
+  const problem = visit(root)
+  return problem === undefined ? undefined : { at: formatPath(problem.keys), found: problem.found, kind: problem.kind }
+}

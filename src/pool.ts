@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os'
+import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
+import type { WriteResult, WriteTask } from './protocol.js'
+
+/** Options of {@link WriterPool}. */
+export interface WriterPoolOptions {
+  /** Most worker threads the pool starts. @defaultValue min(4, available parallelism) */
+  readonly maxThreads?: number
+  /** Milliseconds an idle worker lives before it exits. @defaultValue 30000 */
+  readonly idleTimeout?: number
+  /**
+   * Milliseconds one write (queueing, encoding and the write itself) may take before its worker is
+   * terminated and the write rejects with `ERR_STORE_WRITE`; 0 disables the limit.
+   * @defaultValue 60000
+   */
+  readonly writeTimeout?: number
+  /** Heap limits for each worker, so a runaway encoder kills its worker, not the process. */
+  readonly resourceLimits?: ResourceLimits
+}
+
+/** The resolved form of {@link WriterPoolOptions}. */
+interface ResolvedPoolOptions {
+  readonly maxThreads: number
+  readonly idleTimeout: number
+  readonly writeTimeout: number
+  readonly resourceLimits: ResourceLimits | undefined
+}
+
+/** Thrown by {@link WriterPool.run} when the write outlived `writeTimeout`. */
+export class WriteTimeoutError extends Error {
+  override readonly name = 'WriteTimeoutError'
+}
+
+const WRITER = new URL('../workers/writer.js', import.meta.url)
+
+function nonNegativeInteger (name: string, value: unknown, fallback: number, min = 0): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new StoreInvalidOptionError(`options.${name} must be an integer >= ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
+  if (options === null || typeof options !== 'object') throw new StoreInvalidOptionError(`options must be an object, got ${String(options)}`)
+  return {
+    maxThreads: nonNegativeInteger('maxThreads', options.maxThreads, Math.max(1, Math.min(4, availableParallelism())), 1),
+    idleTimeout: nonNegativeInteger('idleTimeout', options.idleTimeout, 30_000),
+    writeTimeout: nonNegativeInteger('writeTimeout', options.writeTimeout, 60_000),
+    resourceLimits: options.resourceLimits
+  }
+}
+
+/**
+ * The worker threads that encode and write for stores: one Piscina. Idle workers do not keep the
+ * process alive, so a CLI that uses a store exits by itself once its writes are done.
+ */
+export class WriterPool {
+  readonly #options: ResolvedPoolOptions
+  #piscina: Piscina<WriteTask, WriteResult> | undefined
+  #closed = false
+
+  constructor (options: WriterPoolOptions = {}) {
+    this.#options = resolve(options)
+  }
+
+  /** True once {@link WriterPool.close} was called; every later write rejects with `ERR_STORE_CLOSED`. */
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  /** Worker threads currently alive. */
+  get threads (): number {
+    return this.#piscina?.threads.length ?? 0
+  }
+
+  // Started on first use: a store that only loads never pays for threads.
+  #start (): Piscina<WriteTask, WriteResult> {
+    this.#piscina ??= new Piscina<WriteTask, WriteResult>({
+      filename: WRITER.href,
+      minThreads: 0,
+      maxThreads: this.#options.maxThreads,
+      idleTimeout: this.#options.idleTimeout,
+      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits })
+    })
+    return this.#piscina
+  }
+
+  /**
+   * Runs one write in a worker. Rejects with {@link StoreClosedError} after `close()`, with
+   * {@link WriteTimeoutError} past `writeTimeout`, and with Piscina's error when the worker died.
+   */
+  async run (task: WriteTask, transferList?: TransferListItem[]): Promise<WriteResult> {
+    if (this.#closed) throw new StoreClosedError('the writer pool is closed')
+    const piscina = this.#start()
+    const timeout = this.#options.writeTimeout
+    if (timeout === 0) return await piscina.run(task, transferList === undefined ? {} : { transferList: transferList as never })
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)), timeout)
+    timer.unref()
+    try {
+      return await piscina.run(task, { signal: controller.signal, ...(transferList === undefined ? {} : { transferList: transferList as never }) })
+    } catch (err) {
+      if (controller.signal.aborted) throw controller.signal.reason as Error
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Lets queued and running writes finish, then stops the workers. Later writes reject with `ERR_STORE_CLOSED`. */
+  async close (): Promise<void> {
+    this.#closed = true
+    const piscina = this.#piscina
+    this.#piscina = undefined
+    if (piscina !== undefined) await piscina.close()
+  }
+}
+
+let shared: WriterPool | undefined
+
+/** The pool stores use when none is given: started lazily, shared by the whole process. */
+export function defaultPool (): WriterPool {
+  if (shared === undefined || shared.closed) shared = new WriterPool()
+  return shared
+}
