@@ -60,6 +60,9 @@ function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
 export class WriterPool {
   readonly #options: ResolvedPoolOptions
   #piscina: Piscina<WriteTask, WriteResult> | undefined
+  // Tracked here rather than left to Piscina: its close() rejects tasks still queued for a worker
+  // that is starting, and a write that was accepted must be allowed to finish.
+  readonly #running = new Set<Promise<unknown>>()
   #closed = false
 
   constructor (options: WriterPoolOptions = {}) {
@@ -94,7 +97,16 @@ export class WriterPool {
    */
   async run (task: WriteTask, transferList?: TransferListItem[]): Promise<WriteResult> {
     if (this.#closed) throw new StoreClosedError('the writer pool is closed')
-    const piscina = this.#start()
+    const running = this.#run(this.#start(), task, transferList)
+    this.#running.add(running)
+    try {
+      return await running
+    } finally {
+      this.#running.delete(running)
+    }
+  }
+
+  async #run (piscina: Piscina<WriteTask, WriteResult>, task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
     const timeout = this.#options.writeTimeout
     if (timeout === 0) return await piscina.run(task, transferList === undefined ? {} : { transferList: transferList as never })
     const controller = new AbortController()
@@ -110,9 +122,13 @@ export class WriterPool {
     }
   }
 
-  /** Lets queued and running writes finish, then stops the workers. Later writes reject with `ERR_STORE_CLOSED`. */
+  /**
+   * Refuses new writes (they reject with `ERR_STORE_CLOSED`), lets the accepted ones finish (each
+   * is still bounded by `writeTimeout`), then stops the workers.
+   */
   async close (): Promise<void> {
     this.#closed = true
+    await Promise.allSettled(this.#running)
     const piscina = this.#piscina
     this.#piscina = undefined
     if (piscina !== undefined) await piscina.close()

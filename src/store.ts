@@ -77,11 +77,8 @@ function rebuild (data: SerializedError): Error {
  * written atomically and durably by a worker thread, so the main thread only schedules work.
  */
 export class Store<T = unknown> {
-  /** The name used in logs and errors. */
-  readonly name: string
-  /** The resolved path of the file this store owns. */
-  readonly path: string
-
+  readonly #name: string
+  readonly #path: string
   readonly #codec: Codec<T>
   readonly #mode: number
   readonly #pool: WriterPool
@@ -107,8 +104,8 @@ export class Store<T = unknown> {
       fail('logger', 'must have error, warn and debug methods', logger)
     }
 
-    this.path = resolve(path)
-    this.name = name ?? this.path
+    this.#path = resolve(path)
+    this.#name = name ?? this.#path
     this.#codec = codec ?? codecs.json<T>()
     this.#mode = mode ?? 0o600
     this.#pool = pool ?? defaultPool()
@@ -124,6 +121,16 @@ export class Store<T = unknown> {
       releasePath(this.path)
       throw err
     }
+  }
+
+  /** The name used in logs and errors. */
+  get name (): string {
+    return this.#name
+  }
+
+  /** The resolved path of the file this store owns. */
+  get path (): string {
+    return this.#path
   }
 
   /** Reads and decodes the file; resolves `undefined` when it does not exist. */

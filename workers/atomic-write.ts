@@ -39,10 +39,9 @@ const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | c
  * or the new content in full. Steps: exclusive temp file (mode set before any byte), write, fsync,
  * rename over the target, fsync the directory. The temp file never outlives a failure.
  */
-export function atomicWriteSync (target: string, data: string | Uint8Array, mode: number, durability: Durability): void {
+export function atomicWriteSync (target: string, data: string | Uint8Array, mode: number, durability: Durability, temp = tempPathFor(target)): void {
   const dir = dirname(target)
   mkdirSync(dir, { recursive: true, mode: directoryModeFor(mode) })
-  const temp = tempPathFor(target)
   // O_EXCL + O_NOFOLLOW: a file or symlink planted at the temp name makes us fail, never follow it.
   const fd = openSync(temp, TEMP_FLAGS, mode)
   let renamed = false

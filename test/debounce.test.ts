@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { mock, test } from 'node:test'
+import { Deadline } from '../src/debounce.js'
+
+// Drives Deadline with mocked timers and a clock that follows them, so every assertion is exact.
+function harness (): { fired: number[], deadline: Deadline, tick: (ms: number) => void, timersCreated: () => number, restore: () => void } {
+  mock.timers.enable({ apis: ['setTimeout'] })
+  let now = 0
+  let created = 0
+  const realSetTimeout = globalThis.setTimeout
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => { created++; return realSetTimeout(...args) }) as typeof setTimeout
+  const fired: number[] = []
+  const deadline = new Deadline(() => { fired.push(now) }, { now: () => now })
+  return {
+    fired,
+    deadline,
+    tick: (ms) => { for (let i = 0; i < ms; i++) { now++; mock.timers.tick(1) } },
+    timersCreated: () => created,
+    restore: () => { globalThis.setTimeout = realSetTimeout; mock.timers.reset() }
+  }
+}
+
+test('fires once at now + delay', (t) => {
+  const h = harness(); t.after(h.restore)
+  h.deadline.set(100)
+  h.tick(99)
+  assert.deepEqual(h.fired, [])
+  h.tick(1)
+  assert.deepEqual(h.fired, [100])
+  h.tick(500)
+  assert.deepEqual(h.fired, [100])
+})
+
+test('a later call moves the deadline later (the latest call wins)', (t) => {
+  const h = harness(); t.after(h.restore)
+  h.deadline.set(100)
+  h.tick(50)
+  h.deadline.set(100)
+  h.tick(60)
+  assert.deepEqual(h.fired, [], 'the first deadline (100) must not fire')
+  h.tick(40)
+  assert.deepEqual(h.fired, [150])
+})
+
+test('a later call moves the deadline earlier (the latest call wins)', (t) => {
+  const h = harness(); t.after(h.restore)
+  h.deadline.set(1000)
+  h.tick(10)
+  h.deadline.set(20)
+  h.tick(20)
+  assert.deepEqual(h.fired, [30])
+  h.tick(2000)
+  assert.deepEqual(h.fired, [30], 'the abandoned later deadline must not fire')
+})
+
+test('repeated calls create at most one timer per delay period, not one per call', (t) => {
+  const h = harness(); t.after(h.restore)
+  for (let i = 0; i < 1000; i++) { h.deadline.set(100); h.tick(1) }
+  // 1000 calls over 1000 ms with a 100 ms delay: the armed timer fires every 100 ms, finds the
+  // deadline moved, and re-arms once for the rest. One timer per call would be 1000.
+  assert.ok(h.timersCreated() <= 11, `timers created: ${h.timersCreated()}`)
+  assert.deepEqual(h.fired, [])
+  h.tick(100)
+  assert.deepEqual(h.fired, [1099])
+})
+
+test('cancel() stops a pending deadline', (t) => {
+  const h = harness(); t.after(h.restore)
+  h.deadline.set(10)
+  assert.equal(h.deadline.armed, true)
+  h.deadline.cancel()
+  assert.equal(h.deadline.armed, false)
+  h.tick(100)
+  assert.deepEqual(h.fired, [])
+})

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { codecs, Store, StoreWriteError, WriterPool } from '../src/index.js'
+import type { Behaviour } from './fixtures/bad-codecs.js'
+import { fakeRegister, tempDir } from './helpers.js'
+
+const dir = tempDir()
+const codec = codecs.module<{ behave: Behaviour }>(new URL('./fixtures/bad-codecs.js', import.meta.url))
+let n = 0
+
+function setup (pool: WriterPool): { store: Store<{ behave: Behaviour }>, path: string } {
+  const path = join(dir, `w${n++}.json`)
+  return { path, store: new Store({ path, shutdownRegister: fakeRegister().register, codec, pool }) }
+}
+
+async function failsThenRecovers (pool: WriterPool, behave: Behaviour, expected: { code: string, message?: RegExp }): Promise<void> {
+  const { store, path } = setup(pool)
+  await store.save({ behave: 'ok' })
+  await assert.rejects(store.save({ behave }), expected)
+  assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { behave: 'ok' }, 'the previous file is intact')
+  await store.save({ behave: 'ok' })
+  await store.close()
+}
+
+test('an encoder that calls process.exit rejects the write with ERR_STORE_WRITE; the next write uses a fresh worker', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  await failsThenRecovers(pool, 'exit', { code: 'ERR_STORE_WRITE', message: /worker died/ })
+  await pool.close()
+})
+
+test('an encoder that throws rejects with ERR_STORE_ENCODE carrying its message', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  await failsThenRecovers(pool, 'throw', { code: 'ERR_STORE_ENCODE', message: /encoder exploded/ })
+  await pool.close()
+})
+
+test('an encoder that returns neither a string nor bytes rejects with ERR_STORE_ENCODE saying what it returned', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  await failsThenRecovers(pool, 'number', { code: 'ERR_STORE_ENCODE', message: /returned a number/ })
+  await pool.close()
+})
+
+test('an encoder that never returns is cut off at writeTimeout with ERR_STORE_WRITE', async () => {
+  const pool = new WriterPool({ maxThreads: 1, writeTimeout: 300 })
+  await failsThenRecovers(pool, 'spin', { code: 'ERR_STORE_WRITE', message: /writeTimeout/ })
+  await pool.close()
+})
+
+test("an encoder that exhausts the worker's heap limit rejects with ERR_STORE_WRITE and the process survives", async () => {
+  const pool = new WriterPool({ maxThreads: 1, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } })
+  await failsThenRecovers(pool, 'heap', { code: 'ERR_STORE_WRITE' })
+  await pool.close()
+})
+
+test('the worker failure keeps the original Piscina error as the cause', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  const { store } = setup(pool)
+  await assert.rejects(store.save({ behave: 'exit' }), (err: unknown) => {
+    assert.ok(err instanceof StoreWriteError)
+    assert.ok(err.cause instanceof Error)
+    return true
+  })
+  await store.close().catch(() => {})
+  await pool.close()
+})
