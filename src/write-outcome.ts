@@ -1,0 +1,65 @@
+import {
+  type StoreError,
+  type StoreErrorContext,
+  StoreClosedError,
+  StoreDataCloneError,
+  StoreDurabilityError,
+  StoreEncodeError,
+  StoreWriteError
+} from './errors.js'
+import { WriteTimeoutError } from './pool.js'
+import type { SerializedError, WriteResult } from './protocol.js'
+
+// Turns what came back from a worker (an answer or a rejection) into the StoreError a caller sees,
+// and remembers which failures would only repeat if the same data were written again.
+
+const permanent = new WeakSet<object>()
+
+/** Marks `err` as one that writing the same data again cannot fix. */
+export function markPermanent<E extends object> (err: E): E {
+  permanent.add(err)
+  return err
+}
+
+/** True for failures marked by {@link markPermanent}: the data is not kept for a retry. */
+export function isPermanent (err: unknown): boolean {
+  return typeof err === 'object' && err !== null && permanent.has(err)
+}
+
+/** Rebuilds an error that crossed from a worker as data, with its `code`, `syscall` and `path`. */
+export function rebuildError (data: SerializedError): Error {
+  const err = new Error(data.message) as NodeJS.ErrnoException
+  err.name = data.name
+  if (data.stack !== undefined) err.stack = data.stack
+  if (data.code !== undefined) err.code = data.code
+  if (data.syscall !== undefined) err.syscall = data.syscall
+  if (data.path !== undefined) err.path = data.path
+  if (data.errno !== undefined) err.errno = data.errno
+  return err
+}
+
+/** The StoreError for a write the worker answered as failed. */
+export function failureFromResult (result: Extract<WriteResult, { ok: false }>, context: StoreErrorContext): StoreError {
+  const cause = rebuildError(result.cause)
+  const message = `${result.message}: ${cause.message}`
+  const withCause = { ...context, cause }
+  switch (result.stage) {
+    case 'encode': return markPermanent(new StoreEncodeError(message, withCause))
+    case 'write': return new StoreWriteError(message, withCause)
+    case 'dirsync': return new StoreDurabilityError(message, withCause)
+    default: throw new Error(`unknown failure stage ${JSON.stringify((result as { stage: unknown }).stage)}: this should not happen`)
+  }
+}
+
+/** The StoreError for a write whose worker call rejected: pool closed, value not cloneable, timeout, worker died. */
+export function failureFromRejection (err: unknown, context: StoreErrorContext): StoreError {
+  const withCause = { ...context, cause: err }
+  if (err instanceof StoreClosedError) return new StoreClosedError('its writer pool is closed', withCause)
+  if ((err as Error | undefined)?.name === 'DataCloneError') {
+    return markPermanent(new StoreDataCloneError(
+      `the value cannot be copied to a worker thread (${(err as Error).message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`,
+      withCause))
+  }
+  if (err instanceof WriteTimeoutError) return new StoreWriteError(err.message, withCause)
+  return new StoreWriteError(`the worker died during the write (${(err as Error).message}); the next write uses a fresh worker`, withCause)
+}
