@@ -23,3 +23,12 @@ test('a store named by its path is not named twice in the message', () => {
   const err = new ErrorClass('x', { store: '/a/b.json', path: '/a/b.json' })
   assert.equal(err.message, 'store "/a/b.json": x')
 })
+
+test('the README error table lists exactly the codes the library defines', async () => {
+  const { readFileSync } = await import('node:fs')
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const section = readme.slice(readme.indexOf('## Errors'))
+  const documented = new Set([...section.matchAll(/^\| `(ERR_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => `${m[1]}=${m[2]}`))
+  const defined = new Set(Object.entries(errorCodes).map(([code, ErrorClass]) => `${code}=${ErrorClass.name}`))
+  assert.deepEqual([...documented].sort(), [...defined].sort())
+})
