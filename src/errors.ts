@@ -101,6 +101,13 @@ export class StoreInvalidOptionError extends StoreError {
   }
 }
 
+/** The call is not valid in the store's current state (such as `load()` after unsaved changes). */
+export class StoreStateError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_STATE', message, context)
+  }
+}
+
 /** Every error class with its code, for documentation checks and exhaustive handling. */
 export const errorCodes = {
   ERR_STORE_DECODE: StoreDecodeError,
@@ -111,7 +118,8 @@ export const errorCodes = {
   ERR_STORE_DATA_CLONE: StoreDataCloneError,
   ERR_STORE_PATH_IN_USE: StorePathInUseError,
   ERR_STORE_CLOSED: StoreClosedError,
-  ERR_STORE_INVALID_OPTION: StoreInvalidOptionError
+  ERR_STORE_INVALID_OPTION: StoreInvalidOptionError,
+  ERR_STORE_STATE: StoreStateError
 } as const
 
 /** A code listed in {@link errorCodes}. */

@@ -1,4 +1,5 @@
 export { Store, type StoreOptions } from './store.js'
+export { KeyedStore, type KeyedStoreOptions, type JournalOptions } from './keyed-store.js'
 export { ShutdownRegistry, type ShutdownFlush, type ShutdownRegister } from './shutdown.js'
 export { WriterPool, type WriterPoolOptions } from './pool.js'
 export { codecs, type Codec, type JsonCodecOptions, type SchemaCodecOptions, type ModuleCodecExports } from './codecs.js'
@@ -13,6 +14,7 @@ export {
   StorePathInUseError,
   StoreClosedError,
   StoreInvalidOptionError,
+  StoreStateError,
   errorCodes,
   type StoreErrorCode,
   type StoreErrorContext

@@ -1,3 +1,6 @@
+import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
+import { markPermanent } from './write-outcome.js'
+
 // A worker receives a structured clone, not the value. For JSON that changes the output in exactly
 // one way: an object whose class defines toJSON() arrives as a plain object, so its toJSON() never
 // runs. Everything else matches what JSON.stringify would do on the original: Date survives as a
@@ -69,4 +72,20 @@ export function findJsonFidelityProblem (root: unknown): FidelityProblem | undef
   }
   const problem = visit(root)
   return problem === undefined ? undefined : { at: formatPath(problem.keys), found: problem.found, kind: problem.kind }
+}
+
+/**
+ * Throws what a save of `value` under a JSON codec must reject with: ERR_STORE_ENCODE for a cycle,
+ * ERR_STORE_DATA_CLONE for a toJSON() the worker could not call. Both are permanent failures.
+ */
+export function assertJsonFaithful (value: unknown, context: StoreErrorContext, at = ''): void {
+  const problem = findJsonFidelityProblem(value)
+  if (problem === undefined) return
+  const where = at + problem.at.slice(1)
+  if (problem.kind === 'cycle') {
+    throw markPermanent(new StoreEncodeError(`the value has a cycle at $${where}; JSON cannot encode it`, context))
+  }
+  throw markPermanent(new StoreDataCloneError(
+    `${problem.found} at $${where}: a worker receives a structured clone, which drops prototypes, so toJSON() would not run and the file would differ from JSON.stringify. Convert it to plain data first (call toJSON() yourself), or use codecs.module() with an encoder that maps it`,
+    context))
 }

@@ -55,3 +55,47 @@ export type WriteResult =
     readonly message: string
     readonly cause: SerializedError
   }
+
+/** One change to a keyed state: `[key]` deletes the key, `[key, value]` sets it. */
+export type KeyedOp = readonly [key: string] | readonly [key: string, value: unknown]
+
+/** When the keyed writer folds its journal into a new snapshot. */
+export interface JournalSettings {
+  /** Compact once the journal holds this many bytes. */
+  readonly compactBytes: number
+  /** ... or once it is this many times the size of the snapshot. */
+  readonly compactRatio: number
+}
+
+/** What a keyed writer is started with (its `workerData`): one file, for the worker's whole life. */
+export interface KeyedWorkerConfig {
+  readonly path: string
+  readonly mode: number
+  readonly durability: Durability
+  readonly codec: CodecSpec
+  readonly journal: JournalSettings | undefined
+}
+
+/**
+ * How the worker's mirror relates to the state the main thread last had acknowledged: `mirror`
+ * (it is that state), `disk` (rebuild it from the file, which is that state), `full` (replace it with
+ * the entries sent along).
+ */
+export type MirrorBase = 'mirror' | 'disk' | 'full'
+
+/** A request to the keyed writer. */
+export type KeyedRequest =
+  | { readonly type: 'load', readonly id: number }
+  | {
+    readonly type: 'write'
+    readonly id: number
+    readonly base: MirrorBase
+    readonly entries: ReadonlyArray<readonly [string, unknown]> | undefined
+    readonly ops: readonly KeyedOp[]
+  }
+
+/** The keyed writer's answer to the request with the same `id`. */
+export type KeyedResponse =
+  | { readonly type: 'loaded', readonly id: number, readonly entries: Array<[string, unknown]> | undefined }
+  | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
+  | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }

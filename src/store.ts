@@ -1,52 +1,33 @@
 import { readFile, unlink } from 'node:fs/promises'
-import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
 import { channels } from './channels.js'
-import { type Codec, codecs, decode, isJsonCodec } from './codecs.js'
+import { type Codec, decode, isJsonCodec } from './codecs.js'
 import {
   type StoreErrorContext,
   StoreClosedError,
-  StoreDataCloneError,
   StoreDecodeError,
   StoreEncodeError,
   StoreInvalidOptionError,
-  StorePathInUseError,
   StoreReadError,
   StoreWriteError
 } from './errors.js'
-import { findJsonFidelityProblem } from './json-fidelity.js'
-import { type Logger, stderrLogger } from './logger.js'
-import { claimPath, releasePath } from './path-claims.js'
+import { assertJsonFaithful } from './json-fidelity.js'
+import type { Logger } from './logger.js'
+import { releasePath } from './path-claims.js'
 import { defaultPool, WriterPool } from './pool.js'
 import type { WriteResult, WriteTask } from './protocol.js'
-import type { ShutdownRegister } from './shutdown.js'
 import { failureFromRejection, failureFromResult, isPermanent, markPermanent } from './write-outcome.js'
 import { DiscardedError, WriteScheduler } from './write-scheduler.js'
 
 /** Options of {@link Store}. */
-export interface StoreOptions<T> {
-  /** The file this store owns. Relative paths resolve against the working directory. */
-  readonly path: string
-  /** Called exactly once by the constructor with the store's flush, e.g. `registry.register`. */
-  readonly shutdownRegister: ShutdownRegister
-  /** How the value becomes bytes. @defaultValue codecs.json() */
-  readonly codec?: Codec<T>
-  /** Used in every log line and error. @defaultValue the resolved path */
-  readonly name?: string
-  /** File mode, set on the temp file before any data is written. @defaultValue 0o600 */
-  readonly mode?: number
+export interface StoreOptions<T> extends BaseStoreOptions<T> {
   /** The worker pool that encodes and writes. @defaultValue one shared, lazily started pool */
   readonly pool?: WriterPool
-  /** A pino-compatible logger. @defaultValue JSON lines on stderr */
-  readonly logger?: Logger
 }
 
 /** What a write will encode: a value given to save(), or a dataFn given to delaySave(). */
 type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
-
-function fail (name: string, message: string, value: unknown): never {
-  throw new StoreInvalidOptionError(`options.${name} ${message}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
-}
 
 /**
  * A value persisted in one file. Reads decode on the main thread; every write is encoded and
@@ -64,24 +45,14 @@ export class Store<T = unknown> {
   #closing: Promise<void> | undefined
 
   constructor (options: StoreOptions<T>) {
-    if (options === null || typeof options !== 'object') throw new StoreInvalidOptionError(`options must be an object, got ${String(options)}`)
-    const { path, shutdownRegister, codec, name, mode, pool, logger } = options
-    if (typeof path !== 'string' || path.length === 0) fail('path', 'must be a non-empty string', path)
-    if (typeof shutdownRegister !== 'function') fail('shutdownRegister', 'must be a function such as registry.register', shutdownRegister)
-    if (codec !== undefined && (codec === null || typeof codec !== 'object' || typeof codec.spec?.kind !== 'string')) fail('codec', 'must come from codecs.json(), codecs.schema(), codecs.module() or codecs.raw()', codec)
-    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) fail('name', 'must be a non-empty string', name)
-    if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) fail('mode', 'must be a file mode such as 0o600', mode)
-    if (pool !== undefined && !(pool instanceof WriterPool)) fail('pool', 'must be a WriterPool', pool)
-    if (logger !== undefined && (logger === null || typeof logger !== 'object' || ['error', 'warn', 'debug'].some((level) => typeof (logger as unknown as Record<string, unknown>)[level] !== 'function'))) {
-      fail('logger', 'must have error, warn and debug methods', logger)
-    }
-
-    this.#path = resolve(path)
-    this.#name = name ?? this.#path
-    this.#codec = codec ?? codecs.json<T>()
-    this.#mode = mode ?? 0o600
-    this.#pool = pool ?? defaultPool()
-    this.#logger = logger ?? stderrLogger
+    const base = resolveBaseOptions(options)
+    if (options.pool !== undefined && !(options.pool instanceof WriterPool)) invalid('pool', 'must be a WriterPool', options.pool)
+    this.#path = base.path
+    this.#name = base.name
+    this.#codec = base.codec
+    this.#mode = base.mode
+    this.#logger = base.logger
+    this.#pool = options.pool ?? defaultPool()
     this.#scheduler = new WriteScheduler<Payload<T>>({
       perform: async (payload) => { await this.#write(payload) },
       isPermanent,
@@ -90,16 +61,7 @@ export class Store<T = unknown> {
       },
       onFailure: (err) => { channels.writeError.publish({ store: this.#name, path: this.#path, error: err }) }
     })
-
-    if (!claimPath(this.#path)) {
-      throw new StorePathInUseError('another open store already owns this path; close() it first', this.#context())
-    }
-    try {
-      shutdownRegister(this.#shutdownFlush)
-    } catch (err) {
-      releasePath(this.#path)
-      throw err
-    }
+    ownPath(base, this.#shutdownFlush)
   }
 
   /** The name used in logs and errors. */
@@ -198,17 +160,7 @@ export class Store<T = unknown> {
   async #write (payload: Payload<T>): Promise<void> {
     const value = 'value' in payload ? payload.value : this.#callDataFn(payload.dataFn)
     const spec = this.#codec.spec
-    if (isJsonCodec(spec)) {
-      const problem = findJsonFidelityProblem(value)
-      if (problem?.kind === 'cycle') {
-        throw markPermanent(new StoreEncodeError(`the value has a cycle at ${problem.at}; JSON cannot encode it`, this.#context()))
-      }
-      if (problem !== undefined) {
-        throw markPermanent(new StoreDataCloneError(
-          `${problem.found} at ${problem.at}: a worker receives a structured clone, which drops prototypes, so toJSON() would not run and the file would differ from JSON.stringify. Convert it to plain data first (call toJSON() yourself), or use codecs.module() with an encoder that maps it`,
-          this.#context()))
-      }
-    }
+    if (isJsonCodec(spec)) assertJsonFaithful(value, this.#context())
     const task: WriteTask = { path: this.#path, mode: this.#mode, durability: 'full', codec: spec, value }
     // A Uint8Array that owns its whole buffer is moved, not copied; a view into a larger buffer
     // (such as Node's Buffer pool) cannot be detached safely, so it is copied.

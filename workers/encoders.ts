@@ -69,3 +69,24 @@ export async function encode (spec: CodecSpec, value: unknown): Promise<string |
       throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
   }
 }
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Decodes file bytes inside the worker (for the keyed writer's mirror); the result is plain data. */
+export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unknown> {
+  switch (spec.kind) {
+    case 'json':
+    case 'schema':
+      return JSON.parse(utf8.decode(bytes))
+    case 'module': {
+      const mod = await loadModule(spec.url)
+      const fn = mod[spec.decode]
+      if (typeof fn !== 'function') throw new TypeError(`codec module ${spec.url} has no exported function ${JSON.stringify(spec.decode)}`)
+      return await (fn as (bytes: Uint8Array) => unknown)(bytes)
+    }
+    case 'raw':
+      return bytes
+    default:
+      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
+  }
+}

@@ -1,0 +1,324 @@
+import { performance } from 'node:perf_hooks'
+import type { ResourceLimits } from 'node:worker_threads'
+import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
+import { channels } from './channels.js'
+import { isJsonCodec } from './codecs.js'
+import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreStateError } from './errors.js'
+import { assertJsonFaithful } from './json-fidelity.js'
+import type { Logger } from './logger.js'
+import { releasePath } from './path-claims.js'
+import { PinnedWorker } from './pinned-worker.js'
+import { kPinnedWorker } from './symbols.js'
+import type { JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase } from './protocol.js'
+import { failureFromRejection, failureFromResult, isPermanent, rebuildError } from './write-outcome.js'
+import { WriteScheduler } from './write-scheduler.js'
+
+/** Journal tuning for {@link KeyedStoreOptions.journal}. */
+export interface JournalOptions {
+  /** Compact once the journal holds this many bytes. @defaultValue 67108864 (64 MiB) */
+  readonly compactBytes?: number
+  /** ... or once it is this many times the size of the snapshot. @defaultValue 1 */
+  readonly compactRatio?: number
+}
+
+/** Options of {@link KeyedStore}. */
+export interface KeyedStoreOptions<V> extends BaseStoreOptions<Record<string, V>> {
+  /** Debounce of the write that `set()` and `delete()` schedule, as `delaySave(fn, delayMs)`. @defaultValue 1000 */
+  readonly delayMs?: number
+  /**
+   * Append each save's changes to `<path>.journal` (one write and one fsync) instead of rewriting
+   * the file, and fold the journal into the file when it grows. JSON codecs only.
+   * @defaultValue false
+   */
+  readonly journal?: boolean | JournalOptions
+  /** Milliseconds one write may take before the pinned worker is terminated. @defaultValue 60000 */
+  readonly writeTimeout?: number
+  /** Heap limits for the pinned worker. */
+  readonly resourceLimits?: ResourceLimits
+}
+
+const DELETED: unique symbol = Symbol('deleted')
+type Change<V> = V | typeof DELETED
+
+/** What one write carries: the changes taken from the dirty set, kept to merge back on failure. */
+interface Taken<V> {
+  readonly changes: Map<string, Change<V>>
+  readonly reinserted: Set<string>
+}
+
+const KEYED_WRITER = new URL('../workers/keyed-writer.js', import.meta.url)
+
+/**
+ * A map persisted in one file, for large states: the main thread sends its pinned worker only the
+ * entries changed since the last save, so a save costs the main thread O(changed entries). The
+ * worker keeps a mirror of the state, applies the changes, and writes the whole file (or appends
+ * the changes to a journal) with the same single-flight, debounced, atomic, durable discipline as
+ * {@link Store}. The file is a plain object of entries, loadable by a `Store` with the same codec.
+ */
+export class KeyedStore<K extends string = string, V = unknown> {
+  readonly #name: string
+  readonly #path: string
+  readonly #logger: Logger
+  readonly #delayMs: number
+  readonly #checkJson: boolean
+  readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
+  readonly #scheduler: WriteScheduler<null>
+  readonly #data = new Map<K, V>()
+  // Changes since the last acknowledged write, newest position last (as #data orders keys).
+  #dirty = new Map<string, Change<V>>()
+  // Keys deleted since the last acknowledged write: a re-set one must move to the end, as in #data.
+  #reinserted = new Set<string>()
+  // The worker generation whose mirror equals the last acknowledged state (0: none does).
+  #syncedGeneration = 0
+  // True once the file is known to hold the last acknowledged state (after load() or a write).
+  #diskIsAcknowledged = false
+  #loaded = false
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  constructor (options: KeyedStoreOptions<V>) {
+    const base = resolveBaseOptions(options)
+    const { delayMs, journal, writeTimeout, resourceLimits } = options
+    if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid('delayMs', 'must be a finite number >= 0', delayMs)
+    if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid('writeTimeout', 'must be an integer >= 0', writeTimeout)
+    if (base.codec.spec.kind === 'raw') invalid('codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
+    const journalSettings = resolveJournal(journal)
+    if (journalSettings !== undefined && !isJsonCodec(base.codec.spec)) invalid('journal', 'needs a JSON codec (codecs.json() or codecs.schema()): journal records are JSON', base.codec.spec.kind)
+
+    this.#name = base.name
+    this.#path = base.path
+    this.#logger = base.logger
+    this.#delayMs = delayMs ?? 1000
+    this.#checkJson = isJsonCodec(base.codec.spec)
+    const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: 'full', codec: base.codec.spec, journal: journalSettings }
+    this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
+    this.#scheduler = new WriteScheduler<null>({
+      perform: async () => { await this.#write() },
+      isPermanent,
+      onDelayedError: (err) => {
+        this.#logger.error({ store: this.#name, path: this.#path, err }, 'delayed write failed; the changes are kept for the next save')
+      },
+      onFailure: (err) => { channels.writeError.publish({ store: this.#name, path: this.#path, error: err }) }
+    })
+    ownPath(base, this.#shutdownFlush)
+  }
+
+  /** The name used in logs and errors. */
+  get name (): string { return this.#name }
+
+  /** The resolved path of the file this store owns. */
+  get path (): string { return this.#path }
+
+  /** Number of entries. */
+  get size (): number { return this.#data.size }
+
+  /** The value for `key`, or undefined. */
+  get (key: K): V | undefined { return this.#data.get(key) }
+
+  /** True when `key` has a value. */
+  has (key: K): boolean { return this.#data.has(key) }
+
+  /** Iterates over `[key, value]` pairs in insertion order. */
+  entries (): MapIterator<[K, V]> { return this.#data.entries() }
+
+  /** Iterates over keys in insertion order. */
+  keys (): MapIterator<K> { return this.#data.keys() }
+
+  /** Iterates over values in insertion order. */
+  values (): MapIterator<V> { return this.#data.values() }
+
+  /** Iterates over `[key, value]` pairs in insertion order. */
+  [Symbol.iterator] (): MapIterator<[K, V]> { return this.#data.entries() }
+
+  /**
+   * Sets `key` and schedules a debounced write. The value is captured when the write starts: mutate
+   * a stored object only through another `set()`, or the change is not seen.
+   */
+  set (key: K, value: V): this {
+    this.#assertOpen()
+    if (typeof key !== 'string') throw new TypeError(`KeyedStore keys are strings, got ${typeof key}`)
+    if (this.#dirty.get(key) === DELETED) {
+      // Deleted and set again in one window: the key moves to the end in #data, so in the file too.
+      this.#dirty.delete(key)
+      this.#reinserted.add(key)
+    }
+    this.#data.set(key, value)
+    this.#dirty.set(key, value)
+    this.#scheduler.schedule(null, this.#delayMs)
+    return this
+  }
+
+  /** Deletes `key` and schedules a debounced write; false when it was not there. */
+  delete (key: K): boolean {
+    this.#assertOpen()
+    if (!this.#data.delete(key)) return false
+    this.#dirty.set(key, DELETED)
+    this.#scheduler.schedule(null, this.#delayMs)
+    return true
+  }
+
+  /** Deletes every entry and schedules a debounced write. */
+  clear (): void {
+    for (const key of [...this.#data.keys()]) this.delete(key)
+  }
+
+  /**
+   * Reads the file (snapshot, then journal) in the worker, which keeps it as its mirror; the
+   * entries replace this store's contents. Must come before any change.
+   */
+  async load (): Promise<ReadonlyMap<K, V>> {
+    this.#assertOpen()
+    if (this.#dirty.size > 0 || this.#scheduler.writing || this.#scheduler.hasPending) {
+      throw new StoreStateError('load() after changes would discard them; call load() first', this.#context())
+    }
+    const generation = this.#worker.ensureStarted()
+    let response: KeyedResponse
+    try {
+      response = await this.#worker.request({ type: 'load' }).response
+    } catch (err) {
+      throw new StoreReadError(`the worker died while loading (${(err as Error).message})`, this.#context(err))
+    }
+    switch (response.type) {
+      case 'loaded':
+        this.#data.clear()
+        for (const [key, value] of response.entries ?? []) this.#data.set(key as K, value as V)
+        this.#syncedGeneration = generation
+        this.#diskIsAcknowledged = true
+        this.#loaded = true
+        return this.#data
+      case 'load-failed': {
+        const cause = rebuildError(response.cause)
+        const message = `${response.message}: ${cause.message}`
+        throw response.stage === 'decode' ? new StoreDecodeError(message, this.#context(cause)) : new StoreReadError(message, this.#context(cause))
+      }
+      default:
+        throw new Error(`unexpected answer ${JSON.stringify((response as { type: unknown }).type)} to load: this should not happen`)
+    }
+  }
+
+  /** @internal The pinned worker, for tests that replace it. */
+  get [kPinnedWorker] (): PinnedWorker<KeyedRequest, KeyedResponse> { return this.#worker }
+
+  /** True once {@link KeyedStore.load} has run. */
+  get loaded (): boolean { return this.#loaded }
+
+  /** Waits for the in-flight write, then writes the pending changes; writes nothing when there are none. */
+  async saveNow (): Promise<void> {
+    this.#assertOpen()
+    await this.#scheduler.flush()
+  }
+
+  /** Flushes pending changes, stops the pinned worker and releases the path. Later calls reject with `ERR_STORE_CLOSED`. */
+  async close (): Promise<void> {
+    this.#closing ??= this.#close()
+    await this.#closing
+  }
+
+  async #close (): Promise<void> {
+    this.#closed = true
+    try {
+      await this.#scheduler.flush()
+    } finally {
+      await this.#worker.terminate()
+      releasePath(this.#path)
+    }
+  }
+
+  readonly #shutdownFlush = async (): Promise<void> => {
+    if (this.#closing !== undefined) return await this.#closing
+    await this.#scheduler.flush()
+  }
+
+  async #write (): Promise<void> {
+    const taken = this.#take()
+    try {
+      await this.#send(taken)
+    } catch (err) {
+      this.#giveBack(taken)
+      throw err
+    }
+  }
+
+  #take (): Taken<V> {
+    const taken = { changes: this.#dirty, reinserted: this.#reinserted }
+    this.#dirty = new Map()
+    this.#reinserted = new Set()
+    return taken
+  }
+
+  // A failed write's changes go back under any newer ones made meanwhile, which win.
+  #giveBack (taken: Taken<V>): void {
+    for (const [key, change] of this.#dirty) taken.changes.set(key, change)
+    for (const key of this.#reinserted) taken.reinserted.add(key)
+    this.#dirty = taken.changes
+    this.#reinserted = taken.reinserted
+  }
+
+  async #send (taken: Taken<V>): Promise<void> {
+    const generation = this.#worker.ensureStarted()
+    const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : this.#diskIsAcknowledged ? 'disk' : 'full'
+    const ops: KeyedOp[] = []
+    for (const key of taken.reinserted) ops.push([key])
+    for (const [key, change] of taken.changes) {
+      if (change === DELETED) {
+        ops.push([key])
+      } else {
+        if (this.#checkJson) assertJsonFaithful(change, this.#context(), `[${JSON.stringify(key)}]`)
+        ops.push([key, change])
+      }
+    }
+    // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
+    const entries = base === 'full' ? [...this.#data] : undefined
+    if (entries !== undefined && this.#checkJson) assertJsonFaithful(Object.fromEntries(entries), this.#context())
+    channels.writeStart.publish({ store: this.#name, path: this.#path })
+    const start = performance.now()
+    let dispatched
+    try {
+      dispatched = this.#worker.request({ type: 'write', base, entries, ops })
+    } catch (err) {
+      throw failureFromRejection(err, this.#context())
+    }
+    let response: KeyedResponse
+    try {
+      response = await dispatched.response
+    } catch (err) {
+      throw failureFromRejection(err, this.#context())
+    }
+    if (response.type !== 'written') throw new Error(`unexpected answer ${JSON.stringify(response.type)} to write: this should not happen`)
+    const result = response.result
+    if (!result.ok) {
+      // The worker's mirror may now hold changes the file does not: rebuild it before the next write.
+      this.#syncedGeneration = 0
+      throw failureFromResult(result, this.#context())
+    }
+    this.#syncedGeneration = generation
+    this.#diskIsAcknowledged = true
+    channels.writeEnd.publish({
+      store: this.#name,
+      path: this.#path,
+      bytes: result.bytes,
+      encodeMs: result.encodeMs,
+      writeMs: result.writeMs,
+      mainMs: dispatched.postMs,
+      totalMs: performance.now() - start
+    })
+  }
+
+  #context (cause?: unknown): StoreErrorContext {
+    return { store: this.#name, path: this.#path, cause }
+  }
+
+  #assertOpen (): void {
+    if (this.#closed) throw new StoreClosedError('the store is closed', this.#context())
+  }
+}
+
+function resolveJournal (journal: boolean | JournalOptions | undefined): JournalSettings | undefined {
+  if (journal === undefined || journal === false) return undefined
+  const options = journal === true ? {} : journal
+  if (options === null || typeof options !== 'object') invalid('journal', 'must be a boolean or { compactBytes, compactRatio }', options)
+  const { compactBytes = 64 * 1024 * 1024, compactRatio = 1 } = options
+  if (!Number.isInteger(compactBytes) || compactBytes < 1) invalid('journal.compactBytes', 'must be a positive integer', compactBytes)
+  if (typeof compactRatio !== 'number' || !(compactRatio > 0)) invalid('journal.compactRatio', 'must be a number > 0', compactRatio)
+  return { compactBytes, compactRatio }
+}

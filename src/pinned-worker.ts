@@ -1,0 +1,139 @@
+import { performance } from 'node:perf_hooks'
+import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads'
+import { WriteTimeoutError } from './pool.js'
+
+/** Options of {@link PinnedWorker}. */
+export interface PinnedWorkerOptions {
+  /** Milliseconds one request may take before the worker is terminated; 0 disables. */
+  readonly timeoutMs: number
+  /** Heap limits for the worker. */
+  readonly resourceLimits?: ResourceLimits | undefined
+}
+
+/** What {@link PinnedWorker.request} returns: the answer, and what posting cost this thread. */
+export interface Dispatched<R> {
+  /** Settles with the worker's answer, or rejects when the worker died or timed out. */
+  readonly response: Promise<R>
+  /** Milliseconds the main thread spent in postMessage (the structured-clone serialization). */
+  readonly postMs: number
+}
+
+/** A request without its `id`, for each member of a union of requests. */
+export type WithoutId<Q> = Q extends unknown ? Omit<Q, 'id'> : never
+
+interface Outstanding<R> {
+  readonly resolve: (response: R) => void
+  readonly reject: (err: Error) => void
+  readonly timer: NodeJS.Timeout | undefined
+}
+
+/**
+ * One worker thread kept for as long as its owner lives, unlike a pool's threads that come and go.
+ * A keyed store's mirror lives in it. When it dies a fresh one starts on the next request, and
+ * `generation` tells the owner that the state it kept is gone.
+ */
+export class PinnedWorker<Q extends { readonly id: number }, R extends { readonly id: number }> {
+  readonly #url: URL
+  readonly #workerData: unknown
+  readonly #options: PinnedWorkerOptions
+  readonly #outstanding = new Map<number, Outstanding<R>>()
+  #worker: Worker | undefined
+  #generation = 0
+  #nextId = 1
+
+  constructor (url: URL, workerData: unknown, options: PinnedWorkerOptions) {
+    this.#url = url
+    this.#workerData = workerData
+    this.#options = options
+  }
+
+  /** Increases each time a new thread is started: a changed value means the old thread's state is lost. */
+  get generation (): number {
+    return this.#generation
+  }
+
+  /** True while a thread is running. */
+  get alive (): boolean {
+    return this.#worker !== undefined
+  }
+
+  /** Starts the thread now if it is not running; returns the generation that will answer the next request. */
+  ensureStarted (): number {
+    this.#start()
+    return this.#generation
+  }
+
+  /** Sends a request (its `id` is assigned here) and returns its answer with the main-thread cost of posting it. */
+  request (message: WithoutId<Q>, transferList?: readonly TransferListItem[]): Dispatched<R> {
+    const worker = this.#start()
+    const id = this.#nextId++
+    const response = new Promise<R>((resolve, reject) => {
+      const timeout = this.#options.timeoutMs
+      const timer = timeout > 0
+        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)) }, timeout)
+        : undefined
+      timer?.unref()
+      this.#outstanding.set(id, { resolve, reject, timer })
+    })
+    if (this.#outstanding.size === 1) worker.ref()
+    const start = performance.now()
+    try {
+      worker.postMessage({ ...message, id }, transferList)
+    } catch (err) {
+      this.#settle(id)
+      throw err
+    }
+    return { response, postMs: performance.now() - start }
+  }
+
+  /** Stops the thread; requests still outstanding reject. */
+  async terminate (): Promise<void> {
+    const worker = this.#worker
+    if (worker === undefined) return
+    this.#fail(worker, new Error('the worker was terminated'))
+    await worker.terminate()
+  }
+
+  #start (): Worker {
+    if (this.#worker !== undefined) return this.#worker
+    const worker = new Worker(this.#url, {
+      workerData: this.#workerData,
+      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits })
+    })
+    this.#generation++
+    this.#worker = worker
+    // Idle, it must not keep the process alive; request() refs it while answers are awaited.
+    worker.unref()
+    worker.on('message', (response: R) => {
+      const outstanding = this.#settle(response.id)
+      outstanding?.resolve(response)
+    })
+    worker.on('error', (err) => { this.#fail(worker, err) })
+    worker.on('exit', (code) => { this.#fail(worker, new Error(`the worker exited with code ${code}`)) })
+    return worker
+  }
+
+  #settle (id: number): Outstanding<R> | undefined {
+    const outstanding = this.#outstanding.get(id)
+    if (outstanding === undefined) return undefined
+    this.#outstanding.delete(id)
+    if (outstanding.timer !== undefined) clearTimeout(outstanding.timer)
+    if (this.#outstanding.size === 0) this.#worker?.unref()
+    return outstanding
+  }
+
+  #kill (worker: Worker, reason: Error): void {
+    this.#fail(worker, reason)
+    void worker.terminate()
+  }
+
+  // Every request outstanding on a dead thread fails with the reason it died.
+  #fail (worker: Worker, reason: Error): void {
+    if (this.#worker !== worker) return
+    this.#worker = undefined
+    for (const [id, outstanding] of this.#outstanding) {
+      this.#settle(id)
+      outstanding.reject(reason)
+    }
+  }
+}

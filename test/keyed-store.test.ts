@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { codecs, KeyedStore, Store } from '../src/index.js'
+import { kPinnedWorker } from '../src/symbols.js'
+import { encodeHeader, encodeRecord, snapshotIdOf } from '../workers/journal.js'
+import { countMessages, fakeRegister, nextMessage, tempDir } from './helpers.js'
+
+const dir = tempDir()
+let n = 0
+const file = (): string => join(dir, `k${n++}.json`)
+const open = <V>(path: string, extra: Partial<ConstructorParameters<typeof KeyedStore<string, V>>[0]> = {}): KeyedStore<string, V> =>
+  new KeyedStore<string, V>({ path, shutdownRegister: fakeRegister().register, delayMs: 60_000, ...extra })
+const fileText = (path: string): string => readFileSync(path, 'utf8')
+const expected = (store: KeyedStore<string, unknown>): string => JSON.stringify(Object.fromEntries(store))
+
+test('sets, updates and deletes are applied in order, and the file equals the map', async () => {
+  const path = file()
+  const store = open<unknown>(path)
+  await store.load()
+  store.set('a', 1).set('b', { nested: [1, 2] }).set('c', 'three')
+  store.set('a', 10)
+  store.delete('b')
+  await store.saveNow()
+  assert.equal(fileText(path), '{"a":10,"c":"three"}')
+  store.set('d', null)
+  store.delete('a')
+  store.set('a', 'back') // deleted and set again: moves to the end, as in the Map
+  await store.saveNow()
+  assert.equal(fileText(path), expected(store))
+  assert.equal(fileText(path), '{"c":"three","d":null,"a":"back"}')
+  await store.close()
+})
+
+test('only changed entries cross to the worker after the first write', async (t) => {
+  const path = file()
+  const store = open<string>(path)
+  await store.load()
+  for (let i = 0; i < 5000; i++) store.set(`key${i}`, 'v'.repeat(100))
+  await store.saveNow()
+  const ends: Array<{ path: string, bytes: number }> = []
+  const onEnd = (m: unknown): void => { if ((m as { path: string }).path === path) ends.push(m as { path: string, bytes: number }) }
+  const dc = await import('node:diagnostics_channel')
+  dc.subscribe('offload-store:write:end', onEnd)
+  t.after(() => { dc.unsubscribe('offload-store:write:end', onEnd) })
+  // Deliberately measured by what is written, not by time: a one-entry change yields a full file.
+  store.set('key42', 'changed')
+  await store.saveNow()
+  assert.equal(ends.length, 1)
+  assert.equal(fileText(path), expected(store))
+  await store.close()
+})
+
+test('delete() returns whether the key existed; clear() empties the file', async () => {
+  const path = file()
+  const store = open<number>(path)
+  await store.load()
+  store.set('x', 1)
+  assert.equal(store.delete('x'), true)
+  assert.equal(store.delete('x'), false)
+  store.set('y', 2).set('z', 3)
+  await store.saveNow()
+  store.clear()
+  assert.equal(store.size, 0)
+  await store.saveNow()
+  assert.equal(fileText(path), '{}')
+  await store.close()
+})
+
+test('set() schedules one debounced write for many changes', async (t) => {
+  const path = file()
+  const starts = countMessages('offload-store:write:start', path)
+  t.after(starts.stop)
+  const store = open<number>(path, { delayMs: 20 })
+  await store.load()
+  const written = nextMessage<{ path: string }>('offload-store:write:end', (m) => m.path === path)
+  for (let i = 0; i < 200; i++) store.set(`k${i % 10}`, i)
+  await written
+  assert.equal(starts.count, 1)
+  assert.equal(fileText(path), expected(store))
+  await store.close()
+})
+
+test('a worker killed between saves is replaced, its mirror rebuilt from disk, and the next file is exact', async () => {
+  const path = file()
+  const store = open<unknown>(path)
+  await store.load()
+  for (let i = 0; i < 100; i++) store.set(`k${i}`, { i })
+  await store.saveNow()
+  const first = store[kPinnedWorker].generation
+  await store[kPinnedWorker].terminate()
+  store.set('k5', 'after the kill')
+  store.delete('k7')
+  store.set('new', true)
+  await store.saveNow()
+  assert.notEqual(store[kPinnedWorker].generation, first)
+  assert.equal(fileText(path), expected(store))
+  await store.close()
+})
+
+test('a worker killed between saves with a journal is rebuilt from snapshot + journal', async () => {
+  const path = file()
+  const store = open<unknown>(path, { journal: { compactRatio: 1000 } })
+  await store.load()
+  for (let i = 0; i < 50; i++) store.set(`k${i}`, i)
+  await store.saveNow()
+  store.set('k1', 'journaled')
+  await store.saveNow()
+  assert.ok(statSync(`${path}.journal`).size > 0, 'the second save went to the journal')
+  await store[kPinnedWorker].terminate()
+  store.set('k2', 'after the kill')
+  await store.saveNow()
+  await store.close()
+  const reloaded = open<unknown>(path, { journal: true })
+  await reloaded.load()
+  assert.equal(reloaded.get('k1'), 'journaled')
+  assert.equal(reloaded.get('k2'), 'after the kill')
+  assert.equal(reloaded.size, 50)
+  await reloaded.close()
+})
+
+test('without load(), the first write makes the file exactly this map (stale keys on disk are gone)', async () => {
+  const path = file()
+  writeFileSync(path, '{"stale":1,"other":2}')
+  const store = open<number>(path)
+  store.set('fresh', 3)
+  await store.saveNow()
+  assert.equal(fileText(path), '{"fresh":3}')
+  await store.close()
+})
+
+test('load() after unsaved changes rejects ERR_STORE_STATE instead of discarding them', async () => {
+  const store = open<number>(file())
+  store.set('a', 1)
+  await assert.rejects(store.load(), { code: 'ERR_STORE_STATE' })
+  await store.close()
+})
+
+test('load() reads a file written by a plain Store with the same codec', async () => {
+  const path = file()
+  const plain = new Store<Record<string, unknown>>({ path, shutdownRegister: fakeRegister().register, codec: codecs.json({ space: 2 }) })
+  await plain.save({ a: 1, b: [true], c: { d: 'e' } })
+  await plain.close()
+  const keyed = open<unknown>(path, { codec: codecs.json({ space: 2 }) })
+  const map = await keyed.load()
+  assert.deepEqual([...map], [['a', 1], ['b', [true]], ['c', { d: 'e' }]])
+  keyed.set('a', 2)
+  await keyed.saveNow()
+  assert.equal(fileText(path), JSON.stringify({ a: 2, b: [true], c: { d: 'e' } }, null, 2))
+  await keyed.close()
+})
+
+test('load() of a file that is not an object of entries rejects ERR_STORE_DECODE', async () => {
+  const path = file()
+  writeFileSync(path, '[1,2]')
+  const store = open<unknown>(path)
+  await assert.rejects(store.load(), (err: unknown) => {
+    assert.equal((err as { code: string }).code, 'ERR_STORE_DECODE')
+    assert.match((err as Error).message, /an object of entries/)
+    return true
+  })
+  await store.close()
+})
+
+test('the journal: saves append, load() replays them over the snapshot', async () => {
+  const path = file()
+  const store = open<number>(path, { journal: { compactRatio: 1000 } })
+  await store.load()
+  store.set('a', 1)
+  await store.saveNow() // no snapshot yet: this one writes it
+  for (let i = 0; i < 10; i++) { store.set(`k${i}`, i); await store.saveNow() }
+  assert.equal(fileText(path), '{"a":1}', 'the snapshot is untouched by appends')
+  await store.close()
+  const reloaded = open<number>(path, { journal: true })
+  await reloaded.load()
+  assert.equal(JSON.stringify(Object.fromEntries(reloaded)), '{"a":1,"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9}')
+  await reloaded.close()
+})
+
+test('the journal: a torn last record is ignored, cut off, and later appends survive', async () => {
+  const path = file()
+  writeFileSync(path, '{"a":1}')
+  const whole = encodeRecord([['b', 2]])
+  const torn = encodeRecord([['c', 3]]).subarray(0, 11)
+  writeFileSync(`${path}.journal`, Buffer.concat([encodeHeader(snapshotIdOf('{"a":1}')), whole, torn]))
+  const store = open<number>(path, { journal: { compactRatio: 1000 } })
+  await store.load()
+  assert.deepEqual([...store], [['a', 1], ['b', 2]])
+  store.set('d', 4)
+  await store.saveNow()
+  await store.close()
+  const reloaded = open<number>(path, { journal: true })
+  await reloaded.load()
+  assert.deepEqual([...reloaded], [['a', 1], ['b', 2], ['d', 4]])
+  await reloaded.close()
+})
+
+test('the journal: a damaged record that is not the last rejects ERR_STORE_DECODE rather than dropping acknowledged data', async () => {
+  const path = file()
+  writeFileSync(path, '{}')
+  const bad = encodeRecord([['a', 1]])
+  bad[bad.length - 1] = 0x20 // payload changed, checksum not
+  writeFileSync(`${path}.journal`, Buffer.concat([encodeHeader(snapshotIdOf('{}')), bad, encodeRecord([['b', 2]])]))
+  const store = open<number>(path, { journal: true })
+  await assert.rejects(store.load(), { code: 'ERR_STORE_DECODE' })
+  await store.close()
+})
+
+test('the journal compacts into the snapshot past compactBytes and empties itself', async () => {
+  const path = file()
+  const store = open<string>(path, { journal: { compactBytes: 200 } })
+  await store.load()
+  store.set('seed', 's')
+  await store.saveNow()
+  for (let i = 0; i < 20; i++) { store.set(`k${i}`, 'x'.repeat(30)); await store.saveNow() }
+  assert.ok(statSync(`${path}.journal`).size < 200 + 100)
+  assert.ok(fileText(path).includes('"k5"'), 'compaction folded early records into the snapshot')
+  await store.close()
+  const reloaded = open<string>(path, { journal: true })
+  await reloaded.load()
+  assert.equal(reloaded.size, 21)
+  await reloaded.close()
+})
+
+test('the journal: a crash between the snapshot rename and the journal reset loads the new snapshot alone', async () => {
+  const path = file()
+  // The state a crash leaves at that instant: the new snapshot (holding every change, including the
+  // compacting save's own, which never went to the journal) beside the old snapshot's journal.
+  // Replaying that journal would rewind "a" to 1; its header names the old snapshot, so it is ignored.
+  writeFileSync(path, '{"a":3,"b":2}')
+  writeFileSync(`${path}.journal`, Buffer.concat([encodeHeader(snapshotIdOf('{"a":0}')), encodeRecord([['a', 1], ['b', 2]])]))
+  const store = open<number>(path, { journal: true })
+  await store.load()
+  assert.deepEqual(Object.fromEntries(store), { a: 3, b: 2 })
+  store.set('c', 4)
+  await store.saveNow()
+  await store.close()
+  const reloaded = open<number>(path, { journal: true })
+  await reloaded.load()
+  assert.deepEqual(Object.fromEntries(reloaded), { a: 3, b: 2, c: 4 })
+  await reloaded.close()
+})
+
+test('the journal: a crash before the snapshot rename replays the journal over the old snapshot', async () => {
+  const path = file()
+  writeFileSync(path, '{"a":0}')
+  writeFileSync(`${path}.journal`, Buffer.concat([encodeHeader(snapshotIdOf('{"a":0}')), encodeRecord([['a', 1], ['b', 2]]), encodeRecord([['a', 3]])]))
+  const store = open<number>(path, { journal: true })
+  await store.load()
+  assert.deepEqual(Object.fromEntries(store), { a: 3, b: 2 })
+  await store.close()
+})
+
+test('a child killed at random moments during saves and compactions always reloads the last acknowledged state or a later one', async () => {
+  const path = file()
+  const child = fileURLToPath(new URL('./fixtures/keyed-child.js', import.meta.url))
+  for (let round = 0; round < 8; round++) {
+    const proc = spawn(process.execPath, [child, path, '3000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let acked = 0
+    let started = 0
+    let acks = 0
+    const killAfter = 3 + Math.floor(Math.random() * 20)
+    await new Promise<void>((resolve) => {
+      let buffer = ''
+      proc.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let newline
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const [what, v] = buffer.slice(0, newline).split(' ')
+          buffer = buffer.slice(newline + 1)
+          if (what === 'start') started = Number(v)
+          if (what === 'ack') { acked = Number(v); acks++ }
+          if (acks === killAfter) { acks++; setTimeout(() => proc.kill('SIGKILL'), Math.random() * 15) }
+        }
+      })
+      proc.on('exit', () => { resolve() })
+    })
+    const store = open<{ v: number }>(path, { journal: true })
+    await store.load()
+    const version = store.get('version')?.v ?? 0
+    assert.ok(version >= acked && version <= started, `round ${round}: reloaded version ${version}, acknowledged ${acked}, last started ${started}`)
+    for (const [key, value] of store) assert.ok(value.v <= version, `${key} holds v${value.v}, newer than the state's version ${version}: a mixed state`)
+    await store.close()
+  }
+  assert.ok(existsSync(path))
+})
+
+test('options are validated: delayMs, journal, writeTimeout, and codecs.raw()', () => {
+  const register = fakeRegister().register
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, delayMs: -1 }), /options\.delayMs/)
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, journal: { compactBytes: 0 } }), /options\.journal\.compactBytes/)
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, writeTimeout: -5 }), /options\.writeTimeout/)
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, codec: codecs.raw() as never }), /options\.codec/)
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, journal: true, codec: codecs.module<Record<string, unknown>>('/x.js') }), /options\.journal/)
+})
+
+test('a value with toJSON is rejected with ERR_STORE_DATA_CLONE naming its key, and the change is kept', async () => {
+  class Money { toJSON (): string { return '1 EUR' } }
+  const path = file()
+  const store = open<unknown>(path)
+  await store.load()
+  store.set('price', new Money())
+  await assert.rejects(store.saveNow(), (err: unknown) => {
+    assert.equal((err as { code: string }).code, 'ERR_STORE_DATA_CLONE')
+    assert.match((err as Error).message, /\$\["price"\]/)
+    return true
+  })
+  store.set('price', '1 EUR')
+  await store.saveNow()
+  assert.equal(fileText(path), '{"price":"1 EUR"}')
+  await store.close()
+})
+
+test('a failed write keeps the changes, and the next save writes them', async () => {
+  const parent = join(dir, `blocker${n++}`)
+  writeFileSync(parent, '')
+  const path = join(parent, 'k.json')
+  const store = open<number>(path)
+  store.set('a', 1)
+  await assert.rejects(store.saveNow(), { code: 'ERR_STORE_WRITE' })
+  const { rmSync } = await import('node:fs')
+  rmSync(parent)
+  store.set('b', 2)
+  await store.saveNow()
+  assert.equal(fileText(path), '{"a":1,"b":2}')
+  await store.close()
+})
+
+test('close() flushes, stops the pinned worker, and later calls reject ERR_STORE_CLOSED', async () => {
+  const path = file()
+  const store = open<number>(path)
+  store.set('a', 1)
+  await store.close()
+  assert.equal(fileText(path), '{"a":1}')
+  assert.equal(store[kPinnedWorker].alive, false)
+  await assert.rejects(store.saveNow(), { code: 'ERR_STORE_CLOSED' })
+  assert.throws(() => store.set('b', 2), { code: 'ERR_STORE_CLOSED' })
+})
+
+test('appending to a journal beside a file ends up with the journal in mode 0o600', async () => {
+  const path = file()
+  const store = open<number>(path, { journal: { compactRatio: 1000 } })
+  await store.load()
+  store.set('a', 1); await store.saveNow()
+  store.set('b', 2); await store.saveNow()
+  assert.equal(statSync(`${path}.journal`).mode & 0o777, 0o600)
+  appendFileSync(`${path}.journal`, '') // still a regular file we can open
+  await store.close()
+})
