@@ -16,8 +16,12 @@ export interface WriteEndMessage {
   readonly encodeMs: number
   /** Milliseconds the worker spent writing (temp file to directory fsync). */
   readonly writeMs: number
-  /** Milliseconds the main thread spent handing the value to the worker. */
-  readonly mainMs: number
+  /**
+   * Milliseconds the main thread spent handing the value (or the changes) to the worker: the
+   * structured-clone serialization of postMessage. Undefined when the write was queued for a busy
+   * or starting worker, since the post then happens later, outside the call.
+   */
+  readonly mainMs: number | undefined
   /** Milliseconds from hand-off to acknowledgement. */
   readonly totalMs: number
 }

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
@@ -89,6 +90,20 @@ export class WriterPool {
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits })
     })
     return this.#piscina
+  }
+
+  /**
+   * Hands one write to a worker and says what the hand-off cost this thread: `postMs` is the time
+   * spent in Piscina's synchronous postMessage (the structured-clone serialization), or undefined
+   * when no worker was ready and the task was queued (it is then posted later, from an event).
+   */
+  dispatch (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
+    const queuedBefore = this.#piscina?.queueSize ?? 0
+    const start = performance.now()
+    const result = this.run(task, transferList)
+    const postMs = performance.now() - start
+    const queued = (this.#piscina?.queueSize ?? 0) > queuedBefore
+    return { result, postMs: queued ? undefined : postMs }
   }
 
   /**

@@ -24,6 +24,12 @@ import { DiscardedError, WriteScheduler } from './write-scheduler.js'
 export interface StoreOptions<T> extends BaseStoreOptions<T> {
   /** The worker pool that encodes and writes. @defaultValue one shared, lazily started pool */
   readonly pool?: WriterPool
+  /**
+   * Log a warning (once per store) when handing one value to a worker blocks the main thread this
+   * many milliseconds: the state is large enough that a KeyedStore would serve it better.
+   * `Infinity` turns it off. @defaultValue 10
+   */
+  readonly handoffWarnMs?: number
 }
 
 /** What a write will encode: a value given to save(), or a dataFn given to delaySave(). */
@@ -41,12 +47,17 @@ export class Store<T = unknown> {
   readonly #pool: WriterPool
   readonly #logger: Logger
   readonly #scheduler: WriteScheduler<Payload<T>>
+  readonly #handoffWarnMs: number
+  #warnedHandoff = false
   #closed = false
   #closing: Promise<void> | undefined
 
   constructor (options: StoreOptions<T>) {
     const base = resolveBaseOptions(options)
     if (options.pool !== undefined && !(options.pool instanceof WriterPool)) invalid('pool', 'must be a WriterPool', options.pool)
+    const { handoffWarnMs = 10 } = options
+    if (typeof handoffWarnMs !== 'number' || Number.isNaN(handoffWarnMs) || handoffWarnMs < 0) invalid('handoffWarnMs', 'must be a number >= 0 (Infinity turns the warning off)', handoffWarnMs)
+    this.#handoffWarnMs = handoffWarnMs
     this.#path = base.path
     this.#name = base.name
     this.#codec = base.codec
@@ -169,8 +180,7 @@ export class Store<T = unknown> {
       : undefined
     channels.writeStart.publish({ store: this.#name, path: this.#path })
     const start = performance.now()
-    const running = this.#pool.run(task, transfer)
-    const mainMs = performance.now() - start
+    const { result: running, postMs } = this.#pool.dispatch(task, transfer)
     let result: WriteResult
     try {
       result = await running
@@ -184,9 +194,15 @@ export class Store<T = unknown> {
       bytes: result.bytes,
       encodeMs: result.encodeMs,
       writeMs: result.writeMs,
-      mainMs,
+      mainMs: postMs,
       totalMs: performance.now() - start
     })
+    if (postMs !== undefined && postMs >= this.#handoffWarnMs && !this.#warnedHandoff) {
+      this.#warnedHandoff = true
+      this.#logger.warn(
+        { store: this.#name, path: this.#path, bytes: result.bytes, handoffMs: postMs, thresholdMs: this.#handoffWarnMs },
+        'handing the whole value to a worker blocked the main thread (postMessage serializes all of it); for a large state, a KeyedStore sends only what changed')
+    }
   }
 
   #callDataFn (dataFn: () => T): T {

@@ -115,7 +115,8 @@ const badOptions: Array<[string, Record<string, unknown>]> = [
   ['mode', { path: 'x.json', shutdownRegister: register, mode: 0o100000 }],
   ['mode', { path: 'x.json', shutdownRegister: register, mode: 1.5 }],
   ['pool', { path: 'x.json', shutdownRegister: register, pool: {} }],
-  ['logger', { path: 'x.json', shutdownRegister: register, logger: { error () {} } }]
+  ['logger', { path: 'x.json', shutdownRegister: register, logger: { error () {} } }],
+  ['handoffWarnMs', { path: 'x.json', shutdownRegister: register, handoffWarnMs: -1 }]
 ]
 for (const [option, options] of badOptions) {
   test(`the constructor rejects a bad options.${option} (${JSON.stringify(options[option]) ?? 'missing'}) with ERR_STORE_INVALID_OPTION`, () => {

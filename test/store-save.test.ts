@@ -192,3 +192,43 @@ test("saveNow() does not reject for an earlier in-flight write's failure", async
   await now
   await store.close()
 })
+
+test('a hand-off slower than handoffWarnMs logs one warning per store, with name, path, size and time', async () => {
+  const path = file()
+  const logger = recordingLogger()
+  const store = new Store<unknown>({ path, shutdownRegister: shutdown.register, logger, name: 'big', handoffWarnMs: 0 })
+  await store.save({ warm: true }) // the first hand-off may be queued while the worker starts
+  await store.save({ records: Array.from({ length: 1000 }, (_, i) => ({ i })) })
+  await store.save({ again: true })
+  const warnings = logger.lines.filter((line) => line.level === 'warn')
+  assert.equal(warnings.length, 1)
+  const fields = warnings[0]?.fields ?? {}
+  assert.equal(fields['store'], 'big')
+  assert.equal(fields['path'], path)
+  assert.equal(typeof fields['bytes'], 'number')
+  assert.equal(typeof fields['handoffMs'], 'number')
+  assert.match(warnings[0]?.message ?? '', /KeyedStore/)
+  await store.close()
+})
+
+test('no hand-off warning below the threshold', async () => {
+  const logger = recordingLogger()
+  const store = new Store<unknown>({ path: file(), shutdownRegister: shutdown.register, logger, handoffWarnMs: Infinity })
+  await store.save({ a: 1 })
+  await store.save({ a: 2 })
+  assert.equal(logger.lines.filter((line) => line.level === 'warn').length, 0)
+  await store.close()
+})
+
+test('fifty saves requested during one write make one more write, not fifty hand-offs', async (t) => {
+  const path = file()
+  const starts = countMessages('offload-store:write:start', path)
+  t.after(starts.stop)
+  const store = new Store({ path, shutdownRegister: shutdown.register, codec: slow })
+  const saves = [store.save({ burnMs: 80, v: 0 })]
+  for (let v = 1; v <= 50; v++) saves.push(store.save({ burnMs: 0, v }))
+  await Promise.all(saves)
+  assert.equal(starts.count, 2)
+  assert.deepEqual(readJson(path), { burnMs: 0, v: 50 })
+  await store.close()
+})
