@@ -3,6 +3,7 @@ import { type Codec, codecs } from './codecs.js'
 import { StoreInvalidOptionError, StorePathInUseError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
 import { claimPath, releasePath } from './path-claims.js'
+import type { Durability } from './protocol.js'
 import type { ShutdownFlush, ShutdownRegister } from './shutdown.js'
 
 /** Options every store takes. */
@@ -19,6 +20,28 @@ export interface BaseStoreOptions<T> {
   readonly mode?: number
   /** A pino-compatible logger. @defaultValue JSON lines on stderr */
   readonly logger?: Logger
+  /**
+   * How far a write goes before it is acknowledged: `'full'` fsyncs the file and its directory,
+   * `'file'` only the file (a power cut may lose the rename), `'none'` neither (for data that can be
+   * rebuilt; still atomic against a process crash). @defaultValue 'full'
+   */
+  readonly durability?: Durability
+  /**
+   * Cap on the debounce, in milliseconds: data given to a delayed save is written at most this long
+   * after the first unwritten request, however often the deadline moves. @defaultValue Infinity
+   */
+  readonly maxDelay?: number
+  /**
+   * Retry kept data after a failed write, with exponential backoff from `initialMs` to `maxMs`;
+   * `false` waits for the next save or flush. @defaultValue { initialMs: 1000, maxMs: 60000 }
+   */
+  readonly retry?: false | { readonly initialMs?: number, readonly maxMs?: number }
+  /**
+   * What `load()` does with a file the codec cannot decode: `'throw'` rejects with
+   * `ERR_STORE_DECODE`; `'quarantine'` renames it to `<path>.corrupt.<timestamp>`, logs, and
+   * loads as if there were no file. @defaultValue 'throw'
+   */
+  readonly onCorrupt?: 'throw' | 'quarantine'
 }
 
 /** {@link BaseStoreOptions} with defaults applied. */
@@ -29,6 +52,10 @@ export interface ResolvedBaseOptions<T> {
   readonly mode: number
   readonly logger: Logger
   readonly shutdownRegister: ShutdownRegister
+  readonly durability: Durability
+  readonly maxDelayMs: number
+  readonly retry: { readonly initialMs: number, readonly maxMs: number } | false
+  readonly onCorrupt: 'throw' | 'quarantine'
 }
 
 /** Throws ERR_STORE_INVALID_OPTION naming the option and what it received. */
@@ -48,6 +75,10 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>): ResolvedBa
   if (logger !== undefined && (logger === null || typeof logger !== 'object' || ['error', 'warn', 'debug'].some((level) => typeof (logger as unknown as Record<string, unknown>)[level] !== 'function'))) {
     invalid('logger', 'must have error, warn and debug methods', logger)
   }
+  const { durability = 'full', maxDelay = Infinity, retry, onCorrupt = 'throw' } = options
+  if (!['full', 'file', 'none'].includes(durability)) invalid('durability', "must be 'full', 'file' or 'none'", durability)
+  if (typeof maxDelay !== 'number' || Number.isNaN(maxDelay) || maxDelay < 0) invalid('maxDelay', 'must be a number of milliseconds >= 0', maxDelay)
+  if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') invalid('onCorrupt', "must be 'throw' or 'quarantine'", onCorrupt)
   const resolved = resolve(path)
   return {
     path: resolved,
@@ -55,8 +86,21 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>): ResolvedBa
     codec: codec ?? codecs.json<T>(),
     mode: mode ?? 0o600,
     logger: logger ?? stderrLogger,
-    shutdownRegister
+    shutdownRegister,
+    durability,
+    maxDelayMs: maxDelay,
+    retry: resolveRetry(retry),
+    onCorrupt
   }
+}
+
+function resolveRetry (retry: BaseStoreOptions<unknown>['retry']): ResolvedBaseOptions<unknown>['retry'] {
+  if (retry === false) return false
+  if (retry !== undefined && (retry === null || typeof retry !== 'object')) invalid('retry', 'must be false or { initialMs, maxMs }', retry)
+  const { initialMs = 1000, maxMs = 60_000 } = retry ?? {}
+  if (typeof initialMs !== 'number' || !(initialMs > 0) || !Number.isFinite(initialMs)) invalid('retry.initialMs', 'must be a finite number > 0', initialMs)
+  if (typeof maxMs !== 'number' || !(maxMs >= initialMs) || !Number.isFinite(maxMs)) invalid('retry.maxMs', 'must be a finite number >= retry.initialMs', maxMs)
+  return { initialMs, maxMs }
 }
 
 /**

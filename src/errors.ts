@@ -108,6 +108,13 @@ export class StoreStateError extends StoreError {
   }
 }
 
+/** The file's data version is newer than this code's, or migrating older data failed or is impossible. */
+export class StoreVersionError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_VERSION', message, context)
+  }
+}
+
 /** Every error class with its code, for documentation checks and exhaustive handling. */
 export const errorCodes = {
   ERR_STORE_DECODE: StoreDecodeError,
@@ -119,7 +126,8 @@ export const errorCodes = {
   ERR_STORE_PATH_IN_USE: StorePathInUseError,
   ERR_STORE_CLOSED: StoreClosedError,
   ERR_STORE_INVALID_OPTION: StoreInvalidOptionError,
-  ERR_STORE_STATE: StoreStateError
+  ERR_STORE_STATE: StoreStateError,
+  ERR_STORE_VERSION: StoreVersionError
 } as const
 
 /** A code listed in {@link errorCodes}. */

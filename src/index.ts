@@ -15,10 +15,14 @@ export {
   StoreClosedError,
   StoreInvalidOptionError,
   StoreStateError,
+  StoreVersionError,
   errorCodes,
   type StoreErrorCode,
   type StoreErrorContext
 } from './errors.js'
 export { channels, type WriteStartMessage, type WriteEndMessage, type WriteErrorMessage } from './channels.js'
 export type { Logger } from './logger.js'
+export type { StoreStats, LastWrite } from './stats.js'
+export type { Migrate, VersionOptions } from './versioning.js'
+export type { BaseStoreOptions } from './base-options.js'
 export type { CodecSpec, Durability } from './protocol.js'

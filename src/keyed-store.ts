@@ -1,13 +1,14 @@
 import { performance } from 'node:perf_hooks'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
-import { channels } from './channels.js'
 import { isJsonCodec } from './codecs.js'
 import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import type { Logger } from './logger.js'
 import { releasePath } from './path-claims.js'
 import { PinnedWorker } from './pinned-worker.js'
+import { quarantine } from './quarantine.js'
+import { type StoreStats, WriteStats } from './stats.js'
 import { kPinnedWorker } from './symbols.js'
 import type { JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase } from './protocol.js'
 import { failureFromRejection, failureFromResult, isPermanent, rebuildError } from './write-outcome.js'
@@ -59,6 +60,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #name: string
   readonly #path: string
   readonly #logger: Logger
+  readonly #onCorrupt: 'throw' | 'quarantine'
+  readonly #stats: WriteStats
   readonly #delayMs: number
   readonly #checkJson: boolean
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
@@ -88,18 +91,20 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#name = base.name
     this.#path = base.path
     this.#logger = base.logger
+    this.#onCorrupt = base.onCorrupt
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec)
-    const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: 'full', codec: base.codec.spec, journal: journalSettings }
+    this.#stats = new WriteStats(base.name, base.path)
+    const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: base.durability, codec: base.codec.spec, journal: journalSettings }
     this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
     this.#scheduler = new WriteScheduler<null>({
       perform: async () => { await this.#write() },
       isPermanent,
       onDelayedError: (err) => {
-        this.#logger.error({ store: this.#name, path: this.#path, err }, 'delayed write failed; the changes are kept for the next save')
+        this.#logger.error({ store: this.#name, path: this.#path, err }, 'delayed write failed; the changes are kept for a retry')
       },
-      onFailure: (err) => { channels.writeError.publish({ store: this.#name, path: this.#path, error: err }) }
-    })
+      onFailure: (err) => { this.#stats.failed(err) }
+    }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
     ownPath(base, this.#shutdownFlush)
   }
 
@@ -108,6 +113,12 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   /** The resolved path of the file this store owns. */
   get path (): string { return this.#path }
+
+  /** The last write failure, or undefined once a later write succeeded. */
+  get lastError (): Error | undefined { return this.#stats.lastError }
+
+  /** Counters: writes, bytes, failures, coalesced changes, and the last write's durations. */
+  stats (): StoreStats { return this.#stats.snapshot(this.#scheduler.counts.coalesced) }
 
   /** Number of entries. */
   get size (): number { return this.#data.size }
@@ -171,6 +182,19 @@ export class KeyedStore<K extends string = string, V = unknown> {
     if (this.#dirty.size > 0 || this.#scheduler.writing || this.#scheduler.hasPending) {
       throw new StoreStateError('load() after changes would discard them; call load() first', this.#context())
     }
+    try {
+      return await this.#load()
+    } catch (err) {
+      if (!(err instanceof StoreDecodeError) || this.#onCorrupt === 'throw') throw err
+      // Both files move aside together: the journal only makes sense over the snapshot it extends.
+      const movedTo = await quarantine(this.#path).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e })
+      const journalMovedTo = await quarantine(`${this.#path}.journal`).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e })
+      this.#logger.error({ store: this.#name, path: this.#path, movedTo, journalMovedTo, err }, 'the file could not be decoded; it was moved aside and the store starts empty')
+      return await this.#load()
+    }
+  }
+
+  async #load (): Promise<ReadonlyMap<K, V>> {
     const generation = this.#worker.ensureStarted()
     let response: KeyedResponse
     try {
@@ -219,6 +243,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     try {
       await this.#scheduler.flush()
     } finally {
+      this.#scheduler.stop()
       await this.#worker.terminate()
       releasePath(this.#path)
     }
@@ -270,7 +295,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
     const entries = base === 'full' ? [...this.#data] : undefined
     if (entries !== undefined && this.#checkJson) assertJsonFaithful(Object.fromEntries(entries), this.#context())
-    channels.writeStart.publish({ store: this.#name, path: this.#path })
+    this.#stats.started()
     const start = performance.now()
     let dispatched
     try {
@@ -293,15 +318,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     }
     this.#syncedGeneration = generation
     this.#diskIsAcknowledged = true
-    channels.writeEnd.publish({
-      store: this.#name,
-      path: this.#path,
-      bytes: result.bytes,
-      encodeMs: result.encodeMs,
-      writeMs: result.writeMs,
-      mainMs: dispatched.postMs,
-      totalMs: performance.now() - start
-    })
+    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: dispatched.postMs, totalMs: performance.now() - start }, false)
   }
 
   #context (cause?: unknown): StoreErrorContext {

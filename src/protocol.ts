@@ -25,6 +25,10 @@ export interface WriteTask {
   readonly durability: Durability
   readonly codec: CodecSpec
   readonly value: unknown
+  /** SHA-256 (base64) of the bytes this store last wrote: equal bytes are not written again. */
+  readonly previousHash?: string | undefined
+  /** Return the SHA-256 of the bytes even without a previousHash (the first write of a store). */
+  readonly hashOutput?: boolean | undefined
 }
 
 /** Which step of a write failed; decides the error class on the main side. */
@@ -48,6 +52,10 @@ export type WriteResult =
     readonly bytes: number
     readonly encodeMs: number
     readonly writeMs: number
+    /** SHA-256 (base64) of the bytes, when the writer computed it. */
+    readonly hash?: string | undefined
+    /** True when the bytes equalled `previousHash`, so nothing was written. */
+    readonly skipped?: boolean | undefined
   }
   | {
     readonly ok: false

@@ -1,8 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
-import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
-import { channels } from './channels.js'
-import { type Codec, decode, isJsonCodec } from './codecs.js'
+import { type BaseStoreOptions, invalid, ownPath, type ResolvedBaseOptions, resolveBaseOptions } from './base-options.js'
+import { decode, isJsonCodec } from './codecs.js'
 import {
   type StoreErrorContext,
   StoreClosedError,
@@ -10,18 +9,21 @@ import {
   StoreEncodeError,
   StoreInvalidOptionError,
   StoreReadError,
+  StoreVersionError,
   StoreWriteError
 } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
-import type { Logger } from './logger.js'
 import { releasePath } from './path-claims.js'
 import { defaultPool, WriterPool } from './pool.js'
-import type { WriteResult, WriteTask } from './protocol.js'
+import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
+import { quarantine } from './quarantine.js'
+import { type StoreStats, WriteStats } from './stats.js'
+import { type Envelope, envelopeCodec, isEnvelope, resolveVersioning, type VersionOptions, type Versioning } from './versioning.js'
 import { failureFromRejection, failureFromResult, isPermanent, markPermanent } from './write-outcome.js'
 import { DiscardedError, WriteScheduler } from './write-scheduler.js'
 
 /** Options of {@link Store}. */
-export interface StoreOptions<T> extends BaseStoreOptions<T> {
+export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> {
   /** The worker pool that encodes and writes. @defaultValue one shared, lazily started pool */
   readonly pool?: WriterPool
   /**
@@ -30,6 +32,11 @@ export interface StoreOptions<T> extends BaseStoreOptions<T> {
    * `Infinity` turns it off. @defaultValue 10
    */
   readonly handoffWarnMs?: number
+  /**
+   * Skip the write when the encoded bytes equal what this store last wrote (the worker compares
+   * SHA-256 digests), counted as `unchanged` in `stats()`. @defaultValue true
+   */
+  readonly skipUnchanged?: boolean
 }
 
 /** What a write will encode: a value given to save(), or a dataFn given to delaySave(). */
@@ -40,65 +47,111 @@ type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
  * written atomically and durably by a worker thread, so the main thread only schedules work.
  */
 export class Store<T = unknown> {
-  readonly #name: string
-  readonly #path: string
-  readonly #codec: Codec<T>
-  readonly #mode: number
+  readonly #options: ResolvedBaseOptions<T>
+  readonly #spec: CodecSpec
   readonly #pool: WriterPool
-  readonly #logger: Logger
-  readonly #scheduler: WriteScheduler<Payload<T>>
   readonly #handoffWarnMs: number
+  readonly #skipUnchanged: boolean
+  readonly #versioning: Versioning<T> | undefined
+  readonly #scheduler: WriteScheduler<Payload<T>>
+  readonly #stats: WriteStats
+  // SHA-256 of the bytes this store last wrote; unknown (undefined) after a failure or a remove().
+  #lastHash: string | undefined
   #warnedHandoff = false
   #closed = false
   #closing: Promise<void> | undefined
 
   constructor (options: StoreOptions<T>) {
     const base = resolveBaseOptions(options)
-    if (options.pool !== undefined && !(options.pool instanceof WriterPool)) invalid('pool', 'must be a WriterPool', options.pool)
-    const { handoffWarnMs = 10 } = options
+    const { pool, handoffWarnMs = 10, skipUnchanged = true } = options
+    if (pool !== undefined && !(pool instanceof WriterPool)) invalid('pool', 'must be a WriterPool', pool)
     if (typeof handoffWarnMs !== 'number' || Number.isNaN(handoffWarnMs) || handoffWarnMs < 0) invalid('handoffWarnMs', 'must be a number >= 0 (Infinity turns the warning off)', handoffWarnMs)
+    if (typeof skipUnchanged !== 'boolean') invalid('skipUnchanged', 'must be a boolean', skipUnchanged)
+    this.#versioning = resolveVersioning(options, base.codec.spec)
+    this.#options = base
+    this.#spec = this.#versioning === undefined ? base.codec.spec : envelopeCodec(base.codec.spec)
+    this.#pool = pool ?? defaultPool()
     this.#handoffWarnMs = handoffWarnMs
-    this.#path = base.path
-    this.#name = base.name
-    this.#codec = base.codec
-    this.#mode = base.mode
-    this.#logger = base.logger
-    this.#pool = options.pool ?? defaultPool()
+    this.#skipUnchanged = skipUnchanged
+    this.#stats = new WriteStats(base.name, base.path)
     this.#scheduler = new WriteScheduler<Payload<T>>({
       perform: async (payload) => { await this.#write(payload) },
       isPermanent,
       onDelayedError: (err) => {
-        this.#logger.error({ store: this.#name, path: this.#path, err }, 'delayed write failed; the data is kept for the next save')
+        base.logger.error({ store: base.name, path: base.path, err }, 'delayed write failed; the data is kept for a retry')
       },
-      onFailure: (err) => { channels.writeError.publish({ store: this.#name, path: this.#path, error: err }) }
-    })
+      onFailure: (err) => {
+        this.#lastHash = undefined
+        this.#stats.failed(err)
+      }
+    }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
     ownPath(base, this.#shutdownFlush)
   }
 
   /** The name used in logs and errors. */
   get name (): string {
-    return this.#name
+    return this.#options.name
   }
 
   /** The resolved path of the file this store owns. */
   get path (): string {
-    return this.#path
+    return this.#options.path
   }
 
-  /** Reads and decodes the file; resolves `undefined` when it does not exist. */
+  /** The last write failure, or undefined once a later write succeeded. */
+  get lastError (): Error | undefined {
+    return this.#stats.lastError
+  }
+
+  /** Counters: writes, bytes, failures, coalesced and unchanged saves, and the last write's durations. */
+  stats (): StoreStats {
+    return this.#stats.snapshot(this.#scheduler.counts.coalesced)
+  }
+
+  /**
+   * Reads and decodes the file; resolves `undefined` when it does not exist. A versioned store
+   * migrates older data (the next save writes the current version).
+   */
   async load (): Promise<T | undefined> {
     this.#assertOpen()
     let bytes: Buffer
     try {
-      bytes = await readFile(this.#path)
+      bytes = await readFile(this.path)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw new StoreReadError(`could not read the file: ${(err as Error).message}`, this.#context(err))
     }
+    let decoded: unknown
     try {
-      return await decode(this.#codec.spec, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as T
+      decoded = await decode(this.#options.codec.spec, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     } catch (err) {
-      throw new StoreDecodeError(`could not decode the file (${bytes.byteLength} bytes) with the ${this.#codec.spec.kind} codec: ${(err as Error).message}`, this.#context(err))
+      const error = new StoreDecodeError(`could not decode the file (${bytes.byteLength} bytes) with the ${this.#options.codec.spec.kind} codec: ${(err as Error).message}`, this.#context(err))
+      if (this.#options.onCorrupt === 'throw') throw error
+      const movedTo = await quarantine(this.path)
+      this.#options.logger.error({ store: this.name, path: this.path, movedTo, err: error }, 'the file could not be decoded; it was moved aside and the store starts empty')
+      return undefined
+    }
+    return await this.#unwrap(decoded)
+  }
+
+  async #unwrap (decoded: unknown): Promise<T> {
+    const versioning = this.#versioning
+    // A plain file, or an unversioned store: the data is the file. (A plain file under a versioned
+    // store keeps loading as before; the next save wraps it.)
+    if (versioning === undefined || !isEnvelope(decoded)) return decoded as T
+    const { version, data } = decoded
+    const minorVersion = typeof decoded.minorVersion === 'number' ? decoded.minorVersion : 1
+    if (version > versioning.version) {
+      throw new StoreVersionError(`the file holds version ${version}, newer than this code's ${versioning.version}; refusing to load (and later overwrite) data this code does not understand`, this.#context())
+    }
+    if (version === versioning.version && minorVersion >= versioning.minorVersion) return data as T
+    if (versioning.migrate === undefined) {
+      throw new StoreVersionError(`the file holds version ${version}.${minorVersion}, older than ${versioning.version}.${versioning.minorVersion}, and no migrate function was given`, this.#context())
+    }
+    try {
+      return await versioning.migrate(version, minorVersion, data)
+    } catch (err) {
+      throw new StoreVersionError(`migrate(${version}, ${minorVersion}, data) threw: ${(err as Error).message}`, this.#context(err))
     }
   }
 
@@ -109,8 +162,8 @@ export class Store<T = unknown> {
   }
 
   /**
-   * Schedules a write of `dataFn()` at now + `delayMs`; each call moves the deadline (the latest
-   * wins) and `dataFn` runs at write time. Failures are logged, never thrown.
+   * Schedules a write of `dataFn()` at now + `delayMs` (capped by `maxDelay`); each call moves the
+   * deadline (the latest wins) and `dataFn` runs at write time. Failures are logged, never thrown.
    */
   delaySave (dataFn: () => T, delayMs: number): void {
     this.#assertOpen()
@@ -131,8 +184,9 @@ export class Store<T = unknown> {
   async remove (): Promise<void> {
     this.#assertOpen()
     await this.#scheduler.discard()
+    this.#lastHash = undefined
     try {
-      await unlink(this.#path)
+      await unlink(this.path)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreWriteError(`could not delete the file: ${(err as Error).message}`, this.#context(err))
     }
@@ -149,7 +203,8 @@ export class Store<T = unknown> {
     try {
       await this.#settle(this.#scheduler.flush())
     } finally {
-      releasePath(this.#path)
+      this.#scheduler.stop()
+      releasePath(this.path)
     }
   }
 
@@ -170,15 +225,24 @@ export class Store<T = unknown> {
 
   async #write (payload: Payload<T>): Promise<void> {
     const value = 'value' in payload ? payload.value : this.#callDataFn(payload.dataFn)
-    const spec = this.#codec.spec
-    if (isJsonCodec(spec)) assertJsonFaithful(value, this.#context())
-    const task: WriteTask = { path: this.#path, mode: this.#mode, durability: 'full', codec: spec, value }
+    if (isJsonCodec(this.#spec)) assertJsonFaithful(value, this.#context())
+    const versioning = this.#versioning
+    const data: T | Envelope<T> = versioning === undefined ? value : { version: versioning.version, minorVersion: versioning.minorVersion, data: value }
+    const task: WriteTask = {
+      path: this.path,
+      mode: this.#options.mode,
+      durability: this.#options.durability,
+      codec: this.#spec,
+      value: data,
+      previousHash: this.#skipUnchanged ? this.#lastHash : undefined,
+      hashOutput: this.#skipUnchanged
+    }
     // A Uint8Array that owns its whole buffer is moved, not copied; a view into a larger buffer
     // (such as Node's Buffer pool) cannot be detached safely, so it is copied.
     const transfer = value instanceof Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength && value.buffer instanceof ArrayBuffer
       ? [value.buffer]
       : undefined
-    channels.writeStart.publish({ store: this.#name, path: this.#path })
+    this.#stats.started()
     const start = performance.now()
     const { result: running, postMs } = this.#pool.dispatch(task, transfer)
     let result: WriteResult
@@ -188,19 +252,12 @@ export class Store<T = unknown> {
       throw failureFromRejection(err, this.#context())
     }
     if (!result.ok) throw failureFromResult(result, this.#context())
-    channels.writeEnd.publish({
-      store: this.#name,
-      path: this.#path,
-      bytes: result.bytes,
-      encodeMs: result.encodeMs,
-      writeMs: result.writeMs,
-      mainMs: postMs,
-      totalMs: performance.now() - start
-    })
+    this.#lastHash = result.hash
+    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: postMs, totalMs: performance.now() - start }, result.skipped === true)
     if (postMs !== undefined && postMs >= this.#handoffWarnMs && !this.#warnedHandoff) {
       this.#warnedHandoff = true
-      this.#logger.warn(
-        { store: this.#name, path: this.#path, bytes: result.bytes, handoffMs: postMs, thresholdMs: this.#handoffWarnMs },
+      this.#options.logger.warn(
+        { store: this.name, path: this.path, bytes: result.bytes, handoffMs: postMs, thresholdMs: this.#handoffWarnMs },
         'handing the whole value to a worker blocked the main thread (postMessage serializes all of it); for a large state, a KeyedStore sends only what changed')
     }
   }
@@ -209,13 +266,13 @@ export class Store<T = unknown> {
     try {
       return dataFn()
     } catch (err) {
-      this.#logger.error({ store: this.#name, path: this.#path, err }, 'dataFn threw; nothing was written')
+      this.#options.logger.error({ store: this.name, path: this.path, err }, 'dataFn threw; nothing was written')
       throw markPermanent(new StoreEncodeError(`the dataFn given to delaySave() threw, so nothing was written: ${(err as Error).message}`, this.#context(err)))
     }
   }
 
   #context (cause?: unknown): StoreErrorContext {
-    return { store: this.#name, path: this.#path, cause }
+    return { store: this.name, path: this.path, cause }
   }
 
   #assertOpen (): void {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { Deadline } from './debounce.js'
 
 /** What a {@link WriteScheduler} needs from the store that owns it. */
@@ -10,6 +11,27 @@ export interface WriteSchedulerHooks<P> {
   readonly onDelayedError: (err: unknown) => void
   /** Called once per write that failed, after its payload was kept or dropped. */
   readonly onFailure?: (err: unknown) => void
+  /** Called once per write that succeeded. */
+  readonly onSuccess?: () => void
+}
+
+/** How a scheduler caps its debounce and retries failed writes. */
+export interface WriteSchedulerOptions {
+  /**
+   * Longest time delayed data may wait, however often the deadline is moved: a store touched more
+   * often than its delay is still written at least this often. @defaultValue Infinity
+   */
+  readonly maxDelayMs?: number
+  /** Backoff for retrying kept data after a failed write; `false` waits for the next flush. */
+  readonly retry?: { readonly initialMs: number, readonly maxMs: number } | false
+}
+
+/** Counters a scheduler keeps. */
+export interface SchedulerCounts {
+  /** Requests (save, delaySave, set...) superseded by a newer one before being written. */
+  readonly coalesced: number
+  /** Consecutive failed writes; 0 after a success. */
+  readonly consecutiveFailures: number
 }
 
 interface Pending<P> {
@@ -39,14 +61,29 @@ export class DiscardedError extends Error {
 export class WriteScheduler<P> {
   readonly #hooks: WriteSchedulerHooks<P>
   readonly #deadline: Deadline
+  readonly #maxDelayMs: number
+  readonly #retry: { readonly initialMs: number, readonly maxMs: number } | false
+  #retryTimer: NodeJS.Timeout | undefined
+  #consecutiveFailures = 0
+  #coalesced = 0
+  // When the oldest unwritten delayed request was made: the deadline may not move past it + maxDelay.
+  #delayedSince: number | undefined
+  #stopped = false
   #seq = 0
   #durableSeq = 0
   #pending: Pending<P> | undefined
   #current: Write | undefined
 
-  constructor (hooks: WriteSchedulerHooks<P>) {
+  constructor (hooks: WriteSchedulerHooks<P>, options: WriteSchedulerOptions = {}) {
     this.#hooks = hooks
     this.#deadline = new Deadline(this.#onDeadline)
+    this.#maxDelayMs = options.maxDelayMs ?? Infinity
+    this.#retry = options.retry ?? false
+  }
+
+  /** Counters for stats(). */
+  get counts (): SchedulerCounts {
+    return { coalesced: this.#coalesced, consecutiveFailures: this.#consecutiveFailures }
   }
 
   /** True while a write is running. */
@@ -62,15 +99,33 @@ export class WriteScheduler<P> {
   /** Replaces the pending data with `payload` and resolves once it (or newer data) is durable. */
   async request (payload: P): Promise<void> {
     const seq = ++this.#seq
-    this.#pending = { seq, payload, delayed: false }
+    this.#replacePending({ seq, payload, delayed: false })
     this.#deadline.cancel()
+    this.#delayedSince = undefined
     await this.#flushUntil(seq)
   }
 
-  /** Replaces the pending data with `payload` and moves the deadline to now + `delayMs`. */
+  /**
+   * Replaces the pending data with `payload` and moves the deadline to now + `delayMs`, but never
+   * past `maxDelayMs` after the oldest delayed request still unwritten.
+   */
   schedule (payload: P, delayMs: number): void {
-    this.#pending = { seq: ++this.#seq, payload, delayed: true }
-    this.#deadline.set(delayMs)
+    this.#replacePending({ seq: ++this.#seq, payload, delayed: true })
+    const now = performance.now()
+    this.#delayedSince ??= now
+    this.#deadline.set(Math.min(delayMs, Math.max(0, this.#delayedSince + this.#maxDelayMs - now)))
+  }
+
+  /** Stops retrying and scheduling: for a store being closed. Data still pending stays unwritten. */
+  stop (): void {
+    this.#stopped = true
+    this.#deadline.cancel()
+    this.#clearRetry()
+  }
+
+  #replacePending (next: Pending<P>): void {
+    if (this.#pending !== undefined) this.#coalesced++
+    this.#pending = next
   }
 
   /**
@@ -87,8 +142,24 @@ export class WriteScheduler<P> {
   /** Drops the pending data and the deadline, then waits for the running write to settle. */
   async discard (): Promise<void> {
     this.#deadline.cancel()
+    this.#clearRetry()
+    this.#delayedSince = undefined
     this.#pending = undefined
     await this.#current?.promise.catch(noop)
+  }
+
+  // Unref'd: a store that keeps failing must not keep the process alive; the shutdown flush is the
+  // last attempt for whatever is still kept then.
+  #scheduleRetry (): void {
+    if (this.#retry === false || this.#stopped || this.#deadline.armed) return
+    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** (this.#consecutiveFailures - 1))
+    this.#retryTimer = setTimeout(this.#onDeadline, delay)
+    this.#retryTimer.unref()
+  }
+
+  #clearRetry (): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
   }
 
   readonly #onDeadline = (): void => {
@@ -114,12 +185,20 @@ export class WriteScheduler<P> {
 
   #start (taken: Pending<P>): void {
     this.#pending = undefined
+    this.#delayedSince = undefined
+    this.#clearRetry()
     if (taken.delayed) this.#deadline.cancel()
     const promise = this.#hooks.perform(taken.payload).then(() => {
       if (taken.seq > this.#durableSeq) this.#durableSeq = taken.seq
+      this.#consecutiveFailures = 0
+      this.#hooks.onSuccess?.()
     }, (err: unknown) => {
-      // Keep unsaved data for the next flush, unless newer data replaced it or it would only fail again.
-      if (this.#pending === undefined && !this.#hooks.isPermanent(err)) this.#pending = taken
+      this.#consecutiveFailures++
+      // Keep unsaved data for a retry, unless newer data replaced it or it would only fail again.
+      if (this.#pending === undefined && !this.#hooks.isPermanent(err)) {
+        this.#pending = taken
+        this.#scheduleRetry()
+      }
       this.#hooks.onFailure?.(err)
       throw err
     }).finally(() => {

@@ -70,3 +70,12 @@ export function fakeRegister (): { readonly flushes: Array<() => Promise<void>>,
   const flushes: Array<() => Promise<void>> = []
   return { flushes, register: (flush) => { flushes.push(flush) } }
 }
+
+/**
+ * Holds the event loop open until the returned function is called. Retry timers and idle workers
+ * are unref'd by design, so a test that only awaits them would otherwise end early.
+ */
+export function keepAlive (): () => void {
+  const timer = setInterval(() => {}, 1000)
+  return () => { clearInterval(timer) }
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { WriteResult, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
@@ -23,6 +24,12 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
     return { data: undefined, result: { ok: false, stage: 'encode', message: 'the encoder failed', cause: serialize(err) } }
   }
   const encoded = performance.now()
+  const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+  // Only a store that asked (by sending what it last wrote) pays for the hash.
+  const hash = task.previousHash === undefined && !task.hashOutput ? undefined : createHash('sha256').update(data).digest('base64')
+  if (hash !== undefined && hash === task.previousHash) {
+    return { data, result: { ok: true, bytes, encodeMs: encoded - start, writeMs: 0, hash, skipped: true } }
+  }
   try {
     atomicWriteSync(task.path, data, task.mode, task.durability)
   } catch (err) {
@@ -33,12 +40,7 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   }
   return {
     data,
-    result: {
-      ok: true,
-      bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength,
-      encodeMs: encoded - start,
-      writeMs: performance.now() - encoded
-    }
+    result: { ok: true, bytes, encodeMs: encoded - start, writeMs: performance.now() - encoded, hash, skipped: false }
   }
 }
 
