@@ -124,7 +124,7 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
 
   #kill (worker: Worker, reason: Error): void {
     this.#fail(worker, reason)
-    void worker.terminate()
+    worker.terminate().catch(() => {})
   }
 
   // Every request outstanding on a dead thread fails with the reason it died.

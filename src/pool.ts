@@ -95,15 +95,18 @@ export class WriterPool {
   /**
    * Hands one write to a worker and says what the hand-off cost this thread: `postMs` is the time
    * spent in Piscina's synchronous postMessage (the structured-clone serialization), or undefined
-   * when no worker was ready and the task was queued (it is then posted later, from an event).
+   * when no worker was ready: the task was queued (it is then posted later, from an event) or a
+   * worker was started for it (the time would be mostly `new Worker()`, not serialization).
    */
   dispatch (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
     const queuedBefore = this.#piscina?.queueSize ?? 0
+    const threadsBefore = this.threads
     const start = performance.now()
     const result = this.run(task, transferList)
     const postMs = performance.now() - start
-    const queued = (this.#piscina?.queueSize ?? 0) > queuedBefore
-    return { result, postMs: queued ? undefined : postMs }
+    // Queued: posted later, unmeasured. A thread started: the time is mostly new Worker(), not the clone.
+    const measured = (this.#piscina?.queueSize ?? 0) <= queuedBefore && this.threads <= threadsBefore
+    return { result, postMs: measured ? postMs : undefined }
   }
 
   /**
@@ -130,7 +133,8 @@ export class WriterPool {
     try {
       return await piscina.run(task, { signal: controller.signal, ...(transferList === undefined ? {} : { transferList: transferList as never }) })
     } catch (err) {
-      if (controller.signal.aborted) throw controller.signal.reason as Error
+      const reason: unknown = controller.signal.reason
+      if (controller.signal.aborted) throw reason instanceof Error ? reason : new Error(String(reason))
       throw err
     } finally {
       clearTimeout(timer)

@@ -115,10 +115,10 @@ test('a reader polling during writes only ever sees a complete old or new versio
   const size = 1 << 20
   await store.save('a'.repeat(size))
   let reads = 0
-  let done = false
+  const state = { done: false }
   const reader = (async () => {
     const { readFile } = await import('node:fs/promises')
-    while (!done) {
+    while (!state.done) {
       const text = await readFile(path, 'utf8')
       reads++
       assert.equal(text.length, size, 'never a partial file')
@@ -126,7 +126,7 @@ test('a reader polling during writes only ever sees a complete old or new versio
     }
   })()
   for (let i = 0; i < 20; i++) await store.save(['b', 'c'][i % 2]?.repeat(size) ?? '')
-  done = true
+  state.done = true
   await reader
   assert.ok(reads > 0)
   assert.deepEqual(temps(dir).filter((name) => name.includes(basename(path))), [])

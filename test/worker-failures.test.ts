@@ -43,7 +43,7 @@ test('an encoder that returns neither a string nor bytes rejects with ERR_STORE_
 })
 
 test('an encoder that never returns is cut off at writeTimeout with ERR_STORE_WRITE', async () => {
-  const pool = new WriterPool({ maxThreads: 1, writeTimeout: 300 })
+  const pool = new WriterPool({ maxThreads: 1, writeTimeout: 1500 })
   await failsThenRecovers(pool, 'spin', { code: 'ERR_STORE_WRITE', message: /writeTimeout/ })
   await pool.close()
 })

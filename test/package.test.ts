@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { tempDir } from './helpers.js'
+
+// What ships is what users get: pack the built package, install the tarball into a fresh project,
+// and use it from there by its name. Slow (an npm install), so it stays one test.
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+test('the packed tarball installs into a fresh project and works by its package name', { timeout: 120_000 }, () => {
+  const dir = tempDir('offload-store-pack-')
+  const packed = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' })
+  const [pack] = JSON.parse(packed) as Array<{ filename: string, files: Array<{ path: string }> }>
+  assert.ok(pack !== undefined)
+  const { filename, files } = pack
+  const shipped = files.map((f) => f.path)
+  assert.ok(shipped.includes('dist/src/index.js'))
+  assert.ok(shipped.includes('dist/workers/writer.js'))
+  assert.ok(shipped.includes('dist/workers/keyed-writer.js'))
+  assert.equal(shipped.filter((path) => path.startsWith('dist/test/') || path.startsWith('test/')).length, 0, 'no tests in the package')
+
+  const project = join(dir, 'project')
+  execFileSync('mkdir', ['-p', project])
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module', private: true }))
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, filename)], { cwd: project, stdio: 'pipe' })
+  writeFileSync(join(project, 'use.mjs'), `
+    import { Store, KeyedStore, ShutdownRegistry, codecs } from 'offload-store'
+    import { readFileSync } from 'node:fs'
+    const shutdown = new ShutdownRegistry()
+    const store = new Store({ path: './data/settings.json', shutdownRegister: shutdown.register, codec: codecs.json({ space: 1 }) })
+    await store.save({ installed: true })
+    const keyed = new KeyedStore({ path: './data/map.json', shutdownRegister: shutdown.register })
+    await keyed.load()
+    keyed.set('k', 1)
+    await shutdown.flush()
+    await store.close()
+    await keyed.close()
+    console.log(readFileSync('./data/settings.json', 'utf8').replace(/\\s/g, ''), readFileSync('./data/map.json', 'utf8'))
+  `)
+  const out = execFileSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' })
+  assert.equal(out.trim(), '{"installed":true} {"k":1}')
+  assert.ok(readdirSync(join(project, 'node_modules', 'offload-store', 'dist', 'workers')).includes('writer.js'))
+})
