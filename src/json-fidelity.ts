@@ -31,18 +31,31 @@ function formatPath (keys: ReadonlyArray<string | number>): string {
 
 interface Found { readonly keys: Array<string | number>, readonly found: string, readonly kind: 'cycle' | 'toJSON' }
 
+// Deeper than this, the walk stops looking: the value is almost surely a cycle, and the worker's
+// JSON.stringify reports cycles itself. Tracking every ancestor would cost a Set operation per object.
+const MAX_DEPTH = 2000
+
 /**
  * Returns the first place where JSON.stringify in a worker would write something other than
- * JSON.stringify on this thread, or a cycle; undefined when the value crosses faithfully.
+ * JSON.stringify on this thread, or a cycle; undefined when the value crosses faithfully. It only
+ * reads prototypes and own keys (no strings are built), so it costs far less than JSON.stringify.
  */
 export function findJsonFidelityProblem (root: unknown): FidelityProblem | undefined {
-  // Ancestors only, as JSON.stringify tracks them: a shared (acyclic) reference is fine. The path
-  // is built only on the way out of a failure, so the common case allocates no strings.
+  // The path is built only on the way out of a failure, so the common case allocates nothing.
   const ancestors: object[] = []
-  const visit = (value: unknown): Found | undefined => {
-    if (typeof value !== 'object' || value === null) return undefined
+  const visit = (value: object, depth: number): Found | undefined => {
     const proto: unknown = getPrototypeOf(value)
-    if (proto !== arrayProto && proto !== objectProto && proto !== null) {
+    if (proto === arrayProto) {
+      const array = value as unknown[]
+      for (let i = 0; i < array.length; i++) {
+        const item = array[i]
+        if (typeof item !== 'object' || item === null) continue
+        const problem = descend(item, depth)
+        if (problem !== undefined) { problem.keys.unshift(i); return problem }
+      }
+      return undefined
+    }
+    if (proto !== objectProto && proto !== null) {
       // Date keeps its prototype through a clone; Map, Set, typed arrays, boxed primitives have no
       // toJSON and stringify the same on both sides. A class with toJSON is the silent difference.
       if (proto === Date.prototype) return undefined
@@ -52,25 +65,32 @@ export function findJsonFidelityProblem (root: unknown): FidelityProblem | undef
       }
       if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set) return undefined
     }
-    if (ancestors.includes(value)) return { keys: [], found: 'a cycle', kind: 'cycle' }
-    ancestors.push(value)
-    if (proto === arrayProto) {
-      const array = value as unknown[]
-      for (let i = 0; i < array.length; i++) {
-        const problem = visit(array[i])
-        if (problem !== undefined) { problem.keys.unshift(i); return problem }
-      }
-    } else {
-      for (const key in value) {
-        if (!Object.hasOwn(value, key)) continue
-        const problem = visit((value as Record<string, unknown>)[key])
-        if (problem !== undefined) { problem.keys.unshift(key); return problem }
-      }
+    // for...in over a plain object walks V8's enum cache without allocating a key array; for any
+    // other prototype, inherited enumerable keys are skipped, as JSON.stringify skips them.
+    const plain = proto === objectProto || proto === null
+    for (const key in value) {
+      if (!plain && !Object.hasOwn(value, key)) continue
+      const item = (value as Record<string, unknown>)[key]
+      if (typeof item !== 'object' || item === null) continue
+      const problem = descend(item, depth)
+      if (problem !== undefined) { problem.keys.unshift(key); return problem }
     }
-    ancestors.pop()
     return undefined
   }
-  const problem = visit(root)
+  const descend = (value: object, depth: number): Found | undefined => {
+    // Cheap cycle check for the shallow shapes stores hold; past MAX_DEPTH the worker reports it.
+    if (depth < 64) {
+      if (ancestors.includes(value)) return { keys: [], found: 'a cycle', kind: 'cycle' }
+    } else if (depth >= MAX_DEPTH) {
+      return undefined
+    }
+    ancestors.push(value)
+    const problem = visit(value, depth + 1)
+    ancestors.pop()
+    return problem
+  }
+  if (typeof root !== 'object' || root === null) return undefined
+  const problem = descend(root, 0)
   return problem === undefined ? undefined : { at: formatPath(problem.keys), found: problem.found, kind: problem.kind }
 }
 
