@@ -10,8 +10,9 @@ function table (headers: readonly string[], rows: ReadonlyArray<readonly string[
 const ms = (n: number): string => n.toFixed(2)
 const pct = (n: number): string => `${(n * 100).toFixed(0)}%`
 
-/** Formats a byte count as the scenario names do: 1KB, 150KB, 1.5MB. */
+/** Formats a byte count as the scenario names do: 1KB, 150KB, 1.5MB (and 26B below a kilobyte). */
 export function sizeLabel (bytes: number): string {
+  if (bytes < 1000) return `${bytes}B`
   if (bytes >= 1_000_000) return `${Number((bytes / 1_000_000).toFixed(1))}MB`
   return `${Math.round(bytes / 1000)}KB`
 }
