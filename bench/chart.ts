@@ -31,9 +31,10 @@ export function chartSpec (result: RunResult): TopLevelSpec {
         width: { step: 14 },
         height: 220,
         encoding: {
-          x: { field: 'scenario', type: 'nominal', sort: null, axis: { labelAngle: -40, title: null } },
+          x: { field: 'scenario', type: 'nominal', sort: null, axis: { labelAngle: -40, labelLimit: 400, title: null } },
           xOffset: { field: 'mode', sort: ['idle', 'inline', 'offloaded'] },
-          y: { field: 'p99', type: 'quantitative', scale: { type: 'log' }, title: 'p99 loop delay (ms)' },
+          // A log scale must not start at 0; the idle floor is about 1 ms, so 0.5 keeps every bar visible.
+          y: { field: 'p99', type: 'quantitative', scale: { type: 'log', domainMin: 0.5, clamp: true }, title: 'p99 loop delay (ms)' },
           color: { field: 'mode', scale: colors, title: 'mode' },
           tooltip: [{ field: 'scenario' }, { field: 'mode' }, { field: 'p99' }]
         }
@@ -44,7 +45,7 @@ export function chartSpec (result: RunResult): TopLevelSpec {
         mark: 'bar',
         width: 300,
         encoding: {
-          y: { field: 'what', type: 'nominal', title: null, sort: null },
+          y: { field: 'what', type: 'nominal', title: null, sort: null, axis: { labelLimit: 400 } },
           x: { field: 'opsPerSec', type: 'quantitative', title: 'writes/s' },
           color: { value: '#1f77b4' }
         }

@@ -22,10 +22,12 @@ const USAGE = `usage: offload-store-bench --codec ./my-codec.mjs --sample ./stat
 
   --codec     an ES module exporting encode(value) -> string | Uint8Array (and decode(bytes) for load())
   --sample    a JSON file holding a realistic state, saved as the value in every scenario
-  --duration  measured window per mode in ms (default 3000)
+  --duration  measured time per mode in ms (default 3000), in interleaved windows of about 500 ms
   --json      print the result and the gate verdict as JSON
 exit code: 0 gate passed, 1 gate failed, 2 usage or input error`
 
+/** Target length of one interleaved window of a mode, ms. */
+const WINDOW_MS = 500
 const EXIT_FAIL = 1
 const EXIT_USAGE = 2
 
@@ -91,7 +93,7 @@ try {
     const name = `user/${sizeLabel(sampleBytes)}/${pattern}`
     progress.step(`loop latency ${name}`)
     loopLatency.push(await runLoopLatency(
-      { name, sizeBytes: sampleBytes, actualBytes: sampleBytes, encoder: encoder.name, pattern, durationMs },
+      { name, sizeBytes: sampleBytes, actualBytes: sampleBytes, encoder: encoder.name, pattern, durationMs, rounds: Math.max(1, Math.round(durationMs / WINDOW_MS)) },
       // The sample's shape is unknown, so it is saved as is: every save is still a full encode and write.
       { encoder, state: sample, mutate: () => {}, dir: workDir, pool }
     ))

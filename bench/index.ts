@@ -76,7 +76,7 @@ async function loopScenario (spec: LoopScenarioSpec, label = ''): Promise<LoopLa
   progress.step(`loop latency ${name}${label}`)
   const current = state
   const result = await runLoopLatency(
-    { name, sizeBytes: spec.sizeBytes, actualBytes: JSON.stringify(state).length, encoder: spec.encoder, pattern: spec.pattern, durationMs: plan.loopDurationMs },
+    { name, sizeBytes: spec.sizeBytes, actualBytes: JSON.stringify(state).length, encoder: spec.encoder, pattern: spec.pattern, durationMs: plan.loopDurationMs, rounds: plan.loopRounds },
     { encoder, state, mutate: (step) => { mutateState(current, step) }, dir: workDir, pool }
   )
   memory.push({ after: `${name}${label}`, ...memorySnapshot() })

@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { median } from './percentiles.js'
 
 /** Event-loop delay and utilisation over one measured window. */
 export interface LoopStats {
@@ -37,5 +38,22 @@ export function startLoopMonitor (): { stop: () => LoopStats } {
         samples: histogram.count
       }
     }
+  }
+}
+
+/**
+ * Combines the windows of one mode: the median of their p50s and p99s (one window hit by a burst
+ * of background load does not decide), the largest max, the mean ELU weighted by samples.
+ */
+export function combineLoopStats (windows: readonly LoopStats[]): LoopStats {
+  const samples = windows.reduce((sum, w) => sum + w.samples, 0)
+  const weighted = (pick: (w: LoopStats) => number): number => samples === 0 ? 0 : windows.reduce((sum, w) => sum + pick(w) * w.samples, 0) / samples
+  return {
+    p50Ms: median(windows.map((w) => w.p50Ms)),
+    p99Ms: median(windows.map((w) => w.p99Ms)),
+    maxMs: Math.max(0, ...windows.map((w) => w.maxMs)),
+    meanMs: weighted((w) => w.meanMs),
+    elu: weighted((w) => w.elu),
+    samples
   }
 }

@@ -11,8 +11,10 @@ export interface LoopScenarioSpec {
 /** What one scope runs and for how long. */
 export interface SuitePlan {
   readonly loopScenarios: readonly LoopScenarioSpec[]
-  /** Measured window per mode, ms. */
+  /** Measured time per mode, ms. */
   readonly loopDurationMs: number
+  /** Interleaved rounds the loop time is split into (windows of about 500 ms). */
+  readonly loopRounds: number
   readonly throughput: { readonly rounds: number, readonly timePerTaskMs: number }
   readonly manyStores: { readonly stores: number, readonly durationMs: number }
   readonly handoffSizes: readonly number[]
@@ -31,6 +33,7 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
     return {
       loopScenarios: SIZES.flatMap((sizeBytes) => ENCODERS.flatMap((encoder) => PATTERNS.map((pattern) => ({ sizeBytes, encoder, pattern })))),
       loopDurationMs: 2500,
+      loopRounds: 5,
       throughput: { rounds: 15, timePerTaskMs: 300 },
       manyStores: { stores: 100, durationMs: 5000 },
       handoffSizes: SIZES,
@@ -44,6 +47,7 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
       { sizeBytes: 1_500_000, encoder: 'json', pattern: 'save-10ms' }
     ],
     loopDurationMs: 2000,
+    loopRounds: 4,
     throughput: { rounds: 9, timePerTaskMs: 150 },
     manyStores: { stores: 100, durationMs: 2000 },
     handoffSizes: [1_500_000, 15_000_000],

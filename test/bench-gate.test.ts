@@ -21,7 +21,7 @@ function mode (p99Ms: number): ModeFigures {
 function scenario (name: string, p99: { idle: number, inline: number, offloaded: number }, encoder = 'heavy', actualBytes = 150_000): LoopLatencyResult {
   return {
     kind: 'loop-latency',
-    params: { name, sizeBytes: actualBytes, actualBytes, encoder, pattern: 'save-10ms', durationMs: 1000 },
+    params: { name, sizeBytes: actualBytes, actualBytes, encoder, pattern: 'save-10ms', durationMs: 1000, rounds: 2 },
     modes: { idle: mode(p99.idle), inline: mode(p99.inline), offloaded: mode(p99.offloaded) }
   }
 }

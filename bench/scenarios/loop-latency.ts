@@ -4,11 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { WriterPool } from '../../src/index.js'
 import type { BenchEncoder } from '../encoders.js'
 import { InlineSaver } from '../inline-saver.js'
-import { type LoopStats, startLoopMonitor } from '../loop-monitor.js'
+import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'
 import { type MemoryFigures, memorySnapshot } from '../memory.js'
 import { OffloadedSaver } from '../offloaded-saver.js'
 import { type Spread, spreadOf } from '../percentiles.js'
-import type { Saver } from '../saver.js'
+import type { Saver, WriteSample } from '../saver.js'
 import { startWorkload } from '../workload.js'
 
 /** How the workload saves: a `save()` every 10 ms, or a `delaySave()` storm with a 100 ms window. */
@@ -26,8 +26,10 @@ export interface LoopLatencyParams {
   readonly actualBytes: number
   readonly encoder: string
   readonly pattern: LoadPattern
-  /** Measured window per mode, ms. */
+  /** Measured time per mode, ms, split into `rounds` windows. */
   readonly durationMs: number
+  /** Rounds of idle, inline and offloaded windows, interleaved. */
+  readonly rounds: number
 }
 
 /** What one mode measured. */
@@ -80,7 +82,16 @@ function makeSaver (mode: Mode, path: string, context: LoopLatencyContext): Save
   }
 }
 
-async function runMode (mode: Mode, params: LoopLatencyParams, context: LoopLatencyContext): Promise<ModeFigures> {
+/** What one measured window of one mode saw, before rounds are combined. */
+interface Window {
+  readonly loop: LoopStats
+  readonly requests: number
+  readonly writes: readonly WriteSample[]
+  readonly callToDurable: readonly number[]
+  readonly memory: MemoryFigures
+}
+
+async function runWindow (mode: Mode, params: LoopLatencyParams, context: LoopLatencyContext, durationMs: number): Promise<Window> {
   const { state, mutate } = context
   const saver = makeSaver(mode, join(context.dir, `${params.name.replaceAll('/', '-')}-${mode}.json`), context)
   // Warm up outside the window: start the worker, import the codec module, compile the schema.
@@ -109,28 +120,49 @@ async function runMode (mode: Mode, params: LoopLatencyParams, context: LoopLate
       saver.save(state).then(() => { callToDurable.push(performance.now() - start) }, (err: unknown) => { failures.push(err) })
     }, SAVE_EVERY_MS)
     : undefined
-  await sleep(params.durationMs)
+  await sleep(durationMs)
   clearInterval(saving)
   const requests = workload.stop()
   const loop = monitor.stop()
 
   await saver?.close()
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} saves failed in ${params.name} (${mode})`)
-  const writes = saver?.writes.slice(warmWrites) ?? []
+  return { loop, requests, writes: saver?.writes.slice(warmWrites) ?? [], callToDurable, memory: memorySnapshot() }
+}
+
+function combine (pattern: LoadPattern, windows: readonly Window[]): ModeFigures {
+  const writes = windows.flatMap((w) => w.writes)
+  const last = windows.at(-1)
+  if (last === undefined) throw new Error('no window was measured: this should not happen')
   return {
-    loop,
-    requests,
+    loop: combineLoopStats(windows.map((w) => w.loop)),
+    requests: windows.reduce((sum, w) => sum + w.requests, 0),
     writes: writes.length,
-    saveLatency: params.pattern === 'save-10ms' ? spreadOf(callToDurable) : spreadOf(writes.map((w) => w.totalMs)),
+    saveLatency: pattern === 'save-10ms' ? spreadOf(windows.flatMap((w) => w.callToDurable)) : spreadOf(writes.map((w) => w.totalMs)),
     mainPerWrite: spreadOf(writes.map((w) => w.mainMs)),
-    memory: memorySnapshot()
+    memory: last.memory
   }
 }
 
-/** Runs idle, inline and offloaded one after another on the same state and workload. */
+const MODES: readonly Mode[] = ['idle', 'inline', 'offloaded']
+
+/**
+ * Runs idle, inline and offloaded on the same state and workload, in `params.rounds` short rounds
+ * with the order rotated each round: the machine's background load drifts, and a mode measured
+ * seconds after the idle floor would otherwise be judged against a different machine.
+ */
 export async function runLoopLatency (params: LoopLatencyParams, context: LoopLatencyContext): Promise<LoopLatencyResult> {
-  const idle = await runMode('idle', params, context)
-  const inline = await runMode('inline', params, context)
-  const offloaded = await runMode('offloaded', params, context)
-  return { kind: 'loop-latency', params, modes: { idle, inline, offloaded } }
+  const windows: Record<Mode, Window[]> = { idle: [], inline: [], offloaded: [] }
+  const windowMs = Math.max(100, Math.round(params.durationMs / params.rounds))
+  for (let round = 0; round < params.rounds; round++) {
+    for (let i = 0; i < MODES.length; i++) {
+      const mode = MODES[(round + i) % MODES.length] as Mode
+      windows[mode].push(await runWindow(mode, params, context, windowMs))
+    }
+  }
+  return {
+    kind: 'loop-latency',
+    params,
+    modes: { idle: combine(params.pattern, windows.idle), inline: combine(params.pattern, windows.inline), offloaded: combine(params.pattern, windows.offloaded) }
+  }
 }
