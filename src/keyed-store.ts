@@ -281,6 +281,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   async #send (taken: Taken<V>): Promise<void> {
     const generation = this.#worker.ensureStarted()
+    const checkStart = performance.now()
     const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : this.#diskIsAcknowledged ? 'disk' : 'full'
     const ops: KeyedOp[] = []
     for (const key of taken.reinserted) ops.push([key])
@@ -295,6 +296,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
     const entries = base === 'full' ? [...this.#data] : undefined
     if (entries !== undefined && this.#checkJson) assertJsonFaithful(Object.fromEntries(entries), this.#context())
+    const checkMs = performance.now() - checkStart
     this.#stats.started()
     const start = performance.now()
     let dispatched
@@ -318,7 +320,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     }
     this.#syncedGeneration = generation
     this.#diskIsAcknowledged = true
-    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: dispatched.postMs, totalMs: performance.now() - start }, false)
+    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: checkMs + dispatched.postMs, checkMs, totalMs: performance.now() - start }, false)
   }
 
   #context (cause?: unknown): StoreErrorContext {

@@ -8,8 +8,10 @@ export interface LastWrite {
   readonly encodeMs: number
   /** Milliseconds the worker spent writing (0 when the bytes were unchanged and not written). */
   readonly writeMs: number
-  /** Milliseconds the main thread spent handing the data to the worker, when measured. */
+  /** Milliseconds the main thread spent checking and handing the data to the worker, when measured. */
   readonly mainMs: number | undefined
+  /** Of `mainMs`, the JSON fidelity check. */
+  readonly checkMs: number
   /** Milliseconds from hand-off to acknowledgement. */
   readonly totalMs: number
   /** True when the bytes equalled the last write's, so the file was not rewritten. */

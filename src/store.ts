@@ -225,7 +225,9 @@ export class Store<T = unknown> {
 
   async #write (payload: Payload<T>): Promise<void> {
     const value = 'value' in payload ? payload.value : this.#callDataFn(payload.dataFn)
+    const checkStart = performance.now()
     if (isJsonCodec(this.#spec)) assertJsonFaithful(value, this.#context())
+    const checkMs = performance.now() - checkStart
     const versioning = this.#versioning
     const data: T | Envelope<T> = versioning === undefined ? value : { version: versioning.version, minorVersion: versioning.minorVersion, data: value }
     const task: WriteTask = {
@@ -253,11 +255,12 @@ export class Store<T = unknown> {
     }
     if (!result.ok) throw failureFromResult(result, this.#context())
     this.#lastHash = result.hash
-    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: postMs, totalMs: performance.now() - start }, result.skipped === true)
-    if (postMs !== undefined && postMs >= this.#handoffWarnMs && !this.#warnedHandoff) {
+    const mainMs = postMs === undefined ? undefined : checkMs + postMs
+    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs, checkMs, totalMs: performance.now() - start }, result.skipped === true)
+    if (mainMs !== undefined && mainMs >= this.#handoffWarnMs && !this.#warnedHandoff) {
       this.#warnedHandoff = true
       this.#options.logger.warn(
-        { store: this.name, path: this.path, bytes: result.bytes, handoffMs: postMs, thresholdMs: this.#handoffWarnMs },
+        { store: this.name, path: this.path, bytes: result.bytes, handoffMs: mainMs, checkMs, thresholdMs: this.#handoffWarnMs },
         'handing the whole value to a worker blocked the main thread (postMessage serializes all of it); for a large state, a KeyedStore sends only what changed')
     }
   }

@@ -22,6 +22,8 @@ test('the packed tarball installs into a fresh project and works by its package 
   assert.ok(shipped.includes('dist/workers/writer.js'))
   assert.ok(shipped.includes('dist/workers/keyed-writer.js'))
   assert.equal(shipped.filter((path) => path.startsWith('dist/test/') || path.startsWith('test/')).length, 0, 'no tests in the package')
+  assert.ok(shipped.includes('dist/bench/cli.js'), 'the bin ships')
+  assert.ok(!shipped.includes('dist/bench/chart.js'), 'the chart (dev-only vega) does not ship')
 
   const project = join(dir, 'project')
   execFileSync('mkdir', ['-p', project])
@@ -44,4 +46,18 @@ test('the packed tarball installs into a fresh project and works by its package 
   const out = execFileSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' })
   assert.equal(out.trim(), '{"installed":true} {"k":1}')
   assert.ok(readdirSync(join(project, 'node_modules', 'offload-store', 'dist', 'workers')).includes('writer.js'))
+
+  // The bin, as a user's CI would run it: their codec module and a sample of their data.
+  writeFileSync(join(project, 'codec.mjs'), 'export function encode (value) { return JSON.stringify(value) }\nexport function decode (bytes) { return JSON.parse(Buffer.from(bytes).toString()) }\n')
+  writeFileSync(join(project, 'state.json'), JSON.stringify({ items: [1, 2, 3] }))
+  const bin = join(project, 'node_modules', '.bin', 'offload-store-bench')
+  let report: string
+  try {
+    report = execFileSync(bin, ['--codec', './codec.mjs', '--sample', './state.json', '--json', '--duration', '200', '--pattern', 'save-10ms'], { cwd: project, encoding: 'utf8' })
+  } catch (err) {
+    // A gate verdict of "fail" exits 1 on a noisy machine; the JSON is still printed.
+    report = (err as { stdout: string }).stdout
+  }
+  const parsed = JSON.parse(report) as { gate?: { pass?: unknown } }
+  assert.equal(typeof parsed.gate?.pass, 'boolean')
 })

@@ -1,0 +1,70 @@
+import type { GateVerdict } from './gate.js'
+import type { RunResult } from './run-result.js'
+
+function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ')
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+const ms = (n: number): string => n.toFixed(2)
+const pct = (n: number): string => `${(n * 100).toFixed(0)}%`
+
+/** Formats a byte count as the scenario names do: 1KB, 150KB, 1.5MB (and 26B below a kilobyte). */
+export function sizeLabel (bytes: number): string {
+  if (bytes < 1000) return `${bytes}B`
+  if (bytes >= 1_000_000) return `${Number((bytes / 1_000_000).toFixed(1))}MB`
+  return `${Math.round(bytes / 1000)}KB`
+}
+
+/** The run as terminal tables: loop latency per scenario and mode, then the other scenarios, then the gate. */
+export function formatReport (result: RunResult, verdict?: GateVerdict): string {
+  const m = result.machine
+  const out: string[] = [`offload-store bench (${result.scope}) on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${result.startedAt}`, '']
+  if (result.loopLatency.length > 0) {
+    out.push('Loop delay while saving (ms; the idle floor includes the 1 ms sampling resolution). Δp99 = p99 - idle p99.')
+    const rows: string[][] = []
+    for (const { params, modes } of result.loopLatency) {
+      for (const mode of ['idle', 'inline', 'offloaded'] as const) {
+        const f = modes[mode]
+        rows.push([
+          mode === 'idle' ? `${params.name} (${sizeLabel(params.actualBytes)})` : '',
+          mode,
+          ms(f.loop.p50Ms), ms(f.loop.p99Ms), ms(f.loop.maxMs),
+          mode === 'idle' ? '' : ms(f.loop.p99Ms - modes.idle.loop.p99Ms),
+          pct(f.loop.elu),
+          String(f.requests),
+          mode === 'idle' ? '' : String(f.writes),
+          mode === 'idle' ? '' : ms(f.mainPerWrite.p50Ms),
+          mode === 'idle' ? '' : `${ms(f.saveLatency.p50Ms)} / ${ms(f.saveLatency.p99Ms)}`,
+          f.memory.rssMB.toFixed(0)
+        ])
+      }
+    }
+    out.push(table(['scenario', 'mode', 'p50', 'p99', 'max', 'Δp99', 'ELU', 'requests', 'writes', 'main/write', 'save p50 / p99', 'RSS MB'], rows), '')
+  }
+  if (result.throughput !== undefined) {
+    const t = result.throughput
+    out.push(`Durable writes of ${t.payloadBytes} B, sequential: save() ${t.saveOpsPerSec.toFixed(0)}/s, bare fsync loop ${t.bareOpsPerSec.toFixed(0)}/s, ratio ${t.ratio.toFixed(2)} (rounds: ${t.roundRatios.map((r) => r.toFixed(2)).join(', ')}); the library's atomicWriteSync on the main thread ${t.atomicWriteOpsPerSec.toFixed(0)}/s`, '')
+  }
+  if (result.manyStores !== undefined) {
+    const s = result.manyStores
+    out.push(`${s.stores} stores saving concurrently: ${s.writesPerSec.toFixed(0)} writes/s, loop p50/p99/max ${ms(s.loop.p50Ms)}/${ms(s.loop.p99Ms)}/${ms(s.loop.maxMs)} ms, ELU ${pct(s.loop.elu)}, save p50/p99 ${ms(s.saveLatency.p50Ms)}/${ms(s.saveLatency.p99Ms)} ms, RSS ${s.memory.rssMB.toFixed(0)} MB`, '')
+  }
+  if (result.handoff !== undefined) {
+    out.push('Main-thread cost of one save (ms): the hand-off is a structured clone, so it grows with the state like JSON.stringify does.')
+    out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify'], result.handoff.rows.map((r) => [
+      sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.ratioToStringify.toFixed(2)
+    ])), '')
+  }
+  if (result.memory.length > 0) {
+    const peak = Math.max(...result.memory.map((c) => c.peakRssMB))
+    const heaps = result.memory.map((c) => `${c.after} ${c.heapUsedMB.toFixed(0)}`)
+    out.push(`Peak RSS ${peak.toFixed(0)} MB. Heap used after each scenario (MB): ${heaps.join(', ')}`, '')
+  }
+  if (verdict !== undefined) {
+    out.push(`Gate: ${verdict.pass ? 'PASS' : 'FAIL'}`)
+    for (const check of verdict.checks) out.push(`  ${check.pass ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`)
+  }
+  return out.join('\n')
+}

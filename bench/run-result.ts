@@ -1,0 +1,28 @@
+import type { MachineInfo } from './machine.js'
+import type { MemoryFigures } from './memory.js'
+import type { HandoffResult } from './scenarios/handoff-cost.js'
+import type { LoopLatencyResult } from './scenarios/loop-latency.js'
+import type { ManyStoresResult } from './scenarios/many-stores.js'
+import type { ThroughputResult } from './scenarios/throughput.js'
+
+/** Memory after one scenario, by name. */
+export interface MemoryCheckpoint extends MemoryFigures {
+  readonly after: string
+}
+
+/** Everything one run measured: the file `bench/results/<timestamp>.json` holds this. */
+export interface RunResult {
+  /** Bumped when the shape changes, so a baseline from another shape is refused. */
+  readonly schemaVersion: 1
+  /** `quick` or `full` for the suite; `user` for `offload-store-bench`. */
+  readonly scope: string
+  readonly startedAt: string
+  readonly finishedAt: string
+  readonly machine: MachineInfo
+  readonly loopLatency: readonly LoopLatencyResult[]
+  readonly throughput?: ThroughputResult
+  readonly manyStores?: ManyStoresResult
+  readonly handoff?: HandoffResult
+  /** Memory after every scenario, in order; the last entries repeat the first scenario to show no growth. */
+  readonly memory: readonly MemoryCheckpoint[]
+}

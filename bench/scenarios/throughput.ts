@@ -1,0 +1,114 @@
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { Bench } from 'tinybench'
+import { codecs, type WriterPool } from '../../src/index.js'
+import { generateState } from '../data.js'
+import { atomicWriteSync } from '../../workers/atomic-write.js'
+import { OffloadedSaver } from '../offloaded-saver.js'
+import { median } from '../percentiles.js'
+
+/** Sequential durable writes of 1 KB: `save()` against the bare fsync loop, in the same run. */
+export interface ThroughputResult {
+  readonly kind: 'throughput'
+  readonly payloadBytes: number
+  readonly rounds: number
+  /** Median over rounds of durable `save()`s per second (each round's rate is 1000 / its median latency). */
+  readonly saveOpsPerSec: number
+  /** Median over rounds of bare open/write/fsync/close/rename/dir-fsync loops per second: the physical limit. */
+  readonly bareOpsPerSec: number
+  /** Median over rounds of the per-round ratio save/bare; the gate reads this. */
+  readonly ratio: number
+  /** Every round's ratio, to show the spread. */
+  readonly roundRatios: readonly number[]
+  /**
+   * Median over rounds of the library's own write algorithm called on the main thread (no worker):
+   * separates its extra steps (mkdir, fchmod) from the cost of the thread hop.
+   */
+  readonly atomicWriteOpsPerSec: number
+}
+
+/** Options of {@link runThroughput}. */
+export interface ThroughputOptions {
+  readonly dir: string
+  readonly pool: WriterPool
+  /** tinybench time budget per task per round, ms. */
+  readonly timePerTaskMs: number
+  /** Short alternating rounds: the disk's fsync speed drifts, so both tasks are sampled close together. */
+  readonly rounds: number
+}
+
+let bareSeq = 0
+
+/** One durable replace with no library: what a single write physically costs on this disk. */
+function bareDurableWrite (dir: string, target: string, data: Buffer): void {
+  const temp = join(dir, `.bare.${process.pid}.${bareSeq++}.tmp`)
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  try {
+    writeSync(fd, data)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(temp, target)
+  const dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+  try {
+    fsyncSync(dirFd)
+  } finally {
+    closeSync(dirFd)
+  }
+}
+
+// Median latency, not the mean: one fsync stall caused by another tenant of this disk would
+// otherwise decide a whole round. Both tasks are read the same way, so the ratio stays fair.
+function opsPerSec (bench: Bench, name: string): number {
+  const result = bench.getTask(name)?.result
+  if (result === undefined || !('latency' in result)) throw new Error(`tinybench task ${name} did not complete: ${JSON.stringify(result)}`)
+  return 1000 / result.latency.p50
+}
+
+/** Measures sequential durable `save()` throughput next to the bare-loop limit. */
+export async function runThroughput (options: ThroughputOptions): Promise<ThroughputResult> {
+  const dir = join(options.dir, 'throughput')
+  mkdirSync(dir, { recursive: true })
+  const value = generateState(1024, 7)
+  const data = Buffer.from(JSON.stringify(value))
+  const bareTarget = join(dir, 'bare.json')
+  const saver = new OffloadedSaver(join(dir, 'store.json'), codecs.json(), options.pool)
+  const saves: number[] = []
+  const bares: number[] = []
+  const ratios: number[] = []
+  const atomics: number[] = []
+  const atomicTarget = join(dir, 'atomic.json')
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      const bench = new Bench({ time: options.timePerTaskMs, iterations: 10, warmupTime: 50, warmupIterations: 3, throws: true })
+      const tasks: Array<[string, () => unknown]> = [
+        ['bare', () => { bareDurableWrite(dir, bareTarget, data) }],
+        ['save', async () => { await saver.save(value) }],
+        ['atomicWriteSync', () => { atomicWriteSync(atomicTarget, data, 0o600, 'full') }]
+      ]
+      // Alternate the order: the disk's speed drifts within a round too.
+      if (round % 2 === 1) tasks.reverse()
+      for (const [name, fn] of tasks) bench.add(name, fn)
+      await bench.run()
+      const bare = opsPerSec(bench, 'bare')
+      const save = opsPerSec(bench, 'save')
+      bares.push(bare)
+      saves.push(save)
+      ratios.push(save / bare)
+      atomics.push(opsPerSec(bench, 'atomicWriteSync'))
+    }
+  } finally {
+    await saver.close()
+  }
+  return {
+    kind: 'throughput',
+    payloadBytes: data.byteLength,
+    rounds: options.rounds,
+    saveOpsPerSec: median(saves),
+    bareOpsPerSec: median(bares),
+    ratio: median(ratios),
+    roundRatios: ratios,
+    atomicWriteOpsPerSec: median(atomics)
+  }
+}

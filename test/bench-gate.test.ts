@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { evaluateGate, type GateConfig, readGateConfig } from '../bench/gate.js'
+import type { LoopStats } from '../bench/loop-monitor.js'
+import type { RunResult } from '../bench/run-result.js'
+import type { LoopLatencyResult, ModeFigures } from '../bench/scenarios/loop-latency.js'
+import type { ThroughputResult } from '../bench/scenarios/throughput.js'
+
+const config: GateConfig = {
+  loopLatency: { appliesTo: { encoders: ['heavy'], maxStateBytes: 200_000 }, maxP99AboveIdleMs: 3, maxP99RatioToInline: 0.2, ratioOnlyWhenInlineAboveIdleMs: 3 },
+  throughput: { minRatioToBare: 0.5 },
+  baseline: { maxRegressionPercent: 50, slackMs: 1 }
+}
+
+function mode (p99Ms: number): ModeFigures {
+  const loop: LoopStats = { p50Ms: 1, p99Ms, maxMs: p99Ms, meanMs: 1, elu: 0.1, samples: 1000 }
+  const spread = { count: 1, p50Ms: 1, p99Ms: 1, maxMs: 1 }
+  return { loop, requests: 1000, writes: 10, saveLatency: spread, mainPerWrite: spread, memory: { rssMB: 1, heapUsedMB: 1, peakRssMB: 1 } }
+}
+
+function scenario (name: string, p99: { idle: number, inline: number, offloaded: number }, encoder = 'heavy', actualBytes = 150_000): LoopLatencyResult {
+  return {
+    kind: 'loop-latency',
+    params: { name, sizeBytes: actualBytes, actualBytes, encoder, pattern: 'save-10ms', durationMs: 1000, rounds: 2 },
+    modes: { idle: mode(p99.idle), inline: mode(p99.inline), offloaded: mode(p99.offloaded) }
+  }
+}
+
+function throughput (ratio: number): ThroughputResult {
+  return { kind: 'throughput', payloadBytes: 1024, rounds: 1, saveOpsPerSec: 1000 * ratio, bareOpsPerSec: 1000, ratio, roundRatios: [ratio], atomicWriteOpsPerSec: 1000 }
+}
+
+function run (loopLatency: LoopLatencyResult[], ratio?: number): RunResult {
+  return {
+    schemaVersion: 1,
+    scope: 'quick',
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:01:00.000Z',
+    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
+    loopLatency,
+    ...(ratio === undefined ? {} : { throughput: throughput(ratio) }),
+    memory: []
+  }
+}
+
+const good = scenario('heavy/150KB/save-10ms', { idle: 1.2, inline: 25, offloaded: 2 })
+
+test('the gate passes when offloaded stays near idle, far below inline, and throughput is above half the limit', () => {
+  const verdict = evaluateGate(run([good], 0.8), config)
+  assert.equal(verdict.pass, true)
+  assert.deepEqual(verdict.checks.map((c) => c.pass), [true, true, true])
+})
+
+test('the gate fails when offloaded p99 is more than maxP99AboveIdleMs above idle', () => {
+  const verdict = evaluateGate(run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 100, offloaded: 4.5 })], 0.8), config)
+  assert.equal(verdict.pass, false)
+  assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), ['heavy/150KB/save-10ms: offloaded p99 - idle p99'])
+})
+
+test('the gate fails when offloaded p99 is not below a fifth of inline', () => {
+  const verdict = evaluateGate(run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 10, offloaded: 2.5 })], 0.8), config)
+  assert.equal(verdict.pass, false)
+  assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), ['heavy/150KB/save-10ms: offloaded p99 / inline p99'])
+})
+
+test('the ratio rule is skipped when inline itself stays within ratioOnlyWhenInlineAboveIdleMs of idle', () => {
+  const verdict = evaluateGate(run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 2, offloaded: 1.5 })], 0.8), config)
+  assert.equal(verdict.pass, true)
+  assert.equal(verdict.checks.some((c) => c.name.endsWith('inline p99')), false)
+})
+
+test('the gate fails when save() throughput is at or below half of the bare fsync loop', () => {
+  const verdict = evaluateGate(run([good], 0.5), config)
+  assert.equal(verdict.pass, false)
+  assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), ['throughput: save()/bare'])
+})
+
+test('the gate fails when throughput is missing, unless told not to require it', () => {
+  assert.equal(evaluateGate(run([good]), config).pass, false)
+  assert.equal(evaluateGate(run([good]), config, { requireThroughput: false }).pass, true)
+})
+
+test('only scenarios the config names are judged; none matching is a failure, not a pass', () => {
+  const cheap = scenario('json/15MB/save-10ms', { idle: 1, inline: 100, offloaded: 90 }, 'json', 15_000_000)
+  const bigHeavy = scenario('heavy/15MB/save-10ms', { idle: 1, inline: 100, offloaded: 90 }, 'heavy', 15_000_000)
+  assert.equal(evaluateGate(run([good, cheap, bigHeavy], 0.8), config).pass, true)
+  const verdict = evaluateGate(run([cheap, bigHeavy], 0.8), config)
+  assert.equal(verdict.pass, false)
+  assert.equal(verdict.checks[0]?.name, 'loop-latency: scenarios judged')
+})
+
+test('a baseline comparison passes within the stated regression and fails beyond it', () => {
+  const baseline = run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 25, offloaded: 2 })], 0.8)
+  // Excess over idle: 1 ms in the baseline; limit 1 × 1.5 + 1 ms slack = 2.5 ms.
+  const within = run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 25, offloaded: 3.4 })], 0.7)
+  assert.equal(evaluateGate(within, config, { baseline }).pass, true)
+  const slower = run([scenario('heavy/150KB/save-10ms', { idle: 1, inline: 25, offloaded: 3.6 })], 0.8)
+  const verdict = evaluateGate(slower, config, { baseline })
+  assert.equal(verdict.pass, false)
+  assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), ['baseline heavy/150KB/save-10ms: offloaded p99 above idle'])
+})
+
+test('a baseline throughput ratio that dropped more than the stated percentage fails', () => {
+  const baseline = run([good], 0.9)
+  const verdict = evaluateGate(run([good], 0.55), config, { baseline })
+  assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), ['baseline throughput: save()/bare'])
+})
+
+test('a baseline with no figure in common fails rather than passing silently', () => {
+  const baseline = run([scenario('heavy/1KB/delay-storm', { idle: 1, inline: 25, offloaded: 2 })])
+  const verdict = evaluateGate(run([good], 0.8), config, { baseline })
+  assert.equal(verdict.pass, false)
+  assert.equal(verdict.checks.at(-1)?.name, 'baseline: comparable figures')
+})
+
+test('the committed gate config is valid and holds the issue\'s thresholds', () => {
+  const committed = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
+  assert.equal(committed.loopLatency.maxP99AboveIdleMs, 3)
+  assert.equal(committed.loopLatency.maxP99RatioToInline, 0.2)
+  assert.equal(committed.throughput.minRatioToBare, 0.5)
+})
