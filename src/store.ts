@@ -27,9 +27,9 @@ export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> 
   /** The worker pool that encodes and writes. @defaultValue one shared, lazily started pool */
   readonly pool?: WriterPool
   /**
-   * Log a warning (once per store) when handing one value to a worker blocks the main thread this
-   * many milliseconds: the state is large enough that a KeyedStore would serve it better.
-   * `Infinity` turns it off. @defaultValue 10
+   * Log a warning (once per store) when handing one value of 64 KiB or more to a worker blocks the
+   * main thread this many milliseconds: the state is large enough that a KeyedStore would serve it
+   * better. `Infinity` turns it off. @defaultValue 10
    */
   readonly handoffWarnMs?: number
   /**
@@ -38,6 +38,9 @@ export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> 
    */
   readonly skipUnchanged?: boolean
 }
+
+/** Below this many encoded bytes, a slow hand-off is CPU contention, not a state too large for Store. */
+const HANDOFF_WARN_MIN_BYTES = 64 * 1024
 
 /** What a write will encode: a value given to save(), or a dataFn given to delaySave(). */
 type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
@@ -257,7 +260,8 @@ export class Store<T = unknown> {
     this.#lastHash = result.hash
     const mainMs = postMs === undefined ? undefined : checkMs + postMs
     this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs, checkMs, totalMs: performance.now() - start }, result.skipped === true)
-    if (mainMs !== undefined && mainMs >= this.#handoffWarnMs && !this.#warnedHandoff) {
+    // Small values only cross the threshold when the CPU is contended: that is noise, not advice.
+    if (mainMs !== undefined && mainMs >= this.#handoffWarnMs && result.bytes >= HANDOFF_WARN_MIN_BYTES && !this.#warnedHandoff) {
       this.#warnedHandoff = true
       this.#options.logger.warn(
         { store: this.name, path: this.path, bytes: result.bytes, handoffMs: mainMs, checkMs, thresholdMs: this.#handoffWarnMs },

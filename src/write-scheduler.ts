@@ -130,13 +130,27 @@ export class WriteScheduler<P> {
 
   /**
    * Waits for the running write (its failure belongs to its own caller), then writes what is
-   * pending; resolves at once when nothing is.
+   * pending; resolves once everything requested before the call is durable (or was dropped as a
+   * permanent failure), at once when nothing is pending. Rejects when a write carrying that data fails.
    */
   async flush (): Promise<void> {
     this.#deadline.cancel()
+    const target = this.#seq
     await this.#current?.promise.catch(noop)
-    const pending = this.#pending
-    if (pending !== undefined) await this.#flushUntil(pending.seq)
+    for (;;) {
+      if (this.#durableSeq >= target) return
+      // Another caller (a fired deadline, a save) may have started the write of our data while we
+      // waited: wait for that one too, rather than returning while it is still in flight.
+      const current = this.#current
+      if (current !== undefined) {
+        if (current.seq >= target) return await current.promise
+        await current.promise.catch(noop)
+        continue
+      }
+      const pending = this.#pending
+      if (pending === undefined) return
+      this.#start(pending)
+    }
   }
 
   /** Drops the pending data and the deadline, then waits for the running write to settle. */

@@ -350,3 +350,21 @@ test('appending to a journal beside a file ends up with the journal in mode 0o60
   appendFileSync(`${path}.journal`, '') // still a regular file we can open
   await store.close()
 })
+
+test('a journaled file opened without the journal option still loads its journal, and the next save folds it in', async () => {
+  const path = file()
+  const journaled = open<number>(path, { journal: { compactRatio: 1000 } })
+  await journaled.load()
+  journaled.set('a', 1); await journaled.saveNow()
+  journaled.set('b', 2); await journaled.saveNow()
+  await journaled.close()
+  assert.equal(fileText(path), '{"a":1}', 'b lives only in the journal')
+  const plain = open<number>(path)
+  await plain.load()
+  assert.deepEqual(Object.fromEntries(plain), { a: 1, b: 2 })
+  plain.set('c', 3)
+  await plain.saveNow()
+  assert.equal(fileText(path), '{"a":1,"b":2,"c":3}')
+  assert.equal(existsSync(`${path}.journal`), false, 'the journal was folded into the snapshot and removed')
+  await plain.close()
+})

@@ -198,7 +198,7 @@ test('a hand-off slower than handoffWarnMs logs one warning per store, with name
   const logger = recordingLogger()
   const store = new Store<unknown>({ path, shutdownRegister: shutdown.register, logger, name: 'big', handoffWarnMs: 0 })
   await store.save({ warm: true }) // the first hand-off may be queued while the worker starts
-  await store.save({ records: Array.from({ length: 1000 }, (_, i) => ({ i })) })
+  await store.save({ records: Array.from({ length: 10_000 }, (_, i) => ({ i, name: `record ${i}` })) })
   await store.save({ again: true })
   const warnings = logger.lines.filter((line) => line.level === 'warn')
   assert.equal(warnings.length, 1)
@@ -208,6 +208,15 @@ test('a hand-off slower than handoffWarnMs logs one warning per store, with name
   assert.equal(typeof fields['bytes'], 'number')
   assert.equal(typeof fields['handoffMs'], 'number')
   assert.match(warnings[0]?.message ?? '', /KeyedStore/)
+  await store.close()
+})
+
+test('no hand-off warning for a value under 64 KiB, however slow its hand-off', async () => {
+  const logger = recordingLogger()
+  const store = new Store<unknown>({ path: file(), shutdownRegister: shutdown.register, logger, handoffWarnMs: 0 })
+  await store.save({ a: 1 })
+  await store.save({ a: 2 })
+  assert.equal(logger.lines.filter((line) => line.level === 'warn').length, 0)
   await store.close()
 })
 

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, unlinkSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
+import { syncDirectory } from './atomic-write.js'
 import { decode } from './encoders.js'
 import { applyOps, encodeRecord, journalPathFor, JournalWriter, readJournal, type SnapshotId, snapshotIdOf } from './journal.js'
 import { serializeError } from './serialize-error.js'
@@ -57,14 +59,17 @@ async function readDisk (): Promise<Map<string, unknown> | undefined> {
   const bytes = readSnapshot()
   snapshot = bytes === undefined ? undefined : snapshotIdOf(bytes)
   const state = bytes === undefined ? undefined : await decodeEntries(bytes)
-  if (config.journal === undefined || snapshot === undefined) return state
+  if (state === undefined || snapshot === undefined) return state
+  // Read a journal even when this store was opened without the option: its changes were
+  // acknowledged. (Without the option, the next snapshot holds them and removes the journal.)
   let contents: ReturnType<typeof readJournal>
   try {
     contents = readJournal(journalPath, snapshot)
   } catch (err) {
     throw new LoadFailure((err as NodeJS.ErrnoException).code === undefined ? 'decode' : 'read', err)
   }
-  for (const ops of contents.records) applyOps(state ?? new Map(), ops)
+  for (const ops of contents.records) applyOps(state, ops)
+  if (config.journal === undefined) return state
   journal?.close()
   journal = undefined
   try {
@@ -95,7 +100,10 @@ async function writeSnapshot (): Promise<WriteResult> {
   const { result, data } = await encodeAndWrite({ path: config.path, mode: config.mode, durability: config.durability, codec: config.codec, value: Object.fromEntries(mirror ?? []) })
   if (!result.ok || data === undefined) return result
   snapshot = snapshotIdOf(data)
-  if (config.journal === undefined) return result
+  if (config.journal === undefined) {
+    // A journal left by an earlier run with the option on is folded into this snapshot now.
+    return removeStaleJournal() ?? result
+  }
   // The new snapshot is durable and holds every journaled change: start the journal over for it.
   // A crash before this completes leaves a journal naming the old snapshot, which load ignores.
   try {
@@ -107,6 +115,21 @@ async function writeSnapshot (): Promise<WriteResult> {
     return { ok: false, stage: 'write', message: 'the snapshot was written, but the journal could not be started over', cause: serializeError(err) }
   }
   return result
+}
+
+function removeStaleJournal (): WriteResult | undefined {
+  try {
+    unlinkSync(journalPath)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    return { ok: false, stage: 'write', message: 'the snapshot was written, but an old journal beside it could not be removed', cause: serializeError(err) }
+  }
+  try {
+    if (fsync) syncDirectory(dirname(config.path))
+  } catch (err) {
+    return { ok: false, stage: 'dirsync', message: 'an old journal was removed, but the directory fsync failed', cause: serializeError(err) }
+  }
+  return undefined
 }
 
 function append (ops: readonly KeyedOp[]): WriteResult {
