@@ -158,10 +158,10 @@ export async function runKeyedLarge (options: KeyedLargeOptions): Promise<KeyedL
   const journalChanged = 10
   const journalIdle = (await window(Math.min(2000, durationMs / 2), () => () => undefined)).loop
   const journalRun = await window(Math.min(3000, durationMs), () => {
-    let running = true
+    const control = { running: true }
     let count = 0
     const loop = (async () => {
-      for (let i = 0; running; i++) {
+      for (let i = 0; control.running; i++) {
         touch(journaled, keys, journalChanged, i)
         await journaled.saveNow()
         count++
@@ -169,7 +169,7 @@ export async function runKeyedLarge (options: KeyedLargeOptions): Promise<KeyedL
     })()
     const started = performance.now()
     return async () => {
-      running = false
+      control.running = false
       await loop
       return { count, seconds: (performance.now() - started) / 1000 }
     }
