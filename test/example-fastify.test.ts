@@ -118,3 +118,27 @@ test('SIGTERM writes the changes still waiting for their debounce, and a restart
   await stopCleanly(second)
   t.diagnostic(`${load.acknowledged.size} changes acknowledged with a 60 s debounce pending; all written by the SIGTERM flush and served after a restart`)
 })
+
+// Known library bug, so `todo` (reported, not counted as a failure): WriteScheduler.flush() waits
+// for the write in flight when it is called, but a debounce deadline that already fired is also
+// waiting on that write and starts the next one (taking the pending changes) before flush() looks
+// again; flush() then finds nothing pending and resolves while that last write is still running,
+// and the process exits before it is durable. Remove `todo` once flush() waits for it.
+test('SIGTERM in the middle of the load loses no acknowledged change', {
+  timeout: 60_000,
+  todo: 'WriteScheduler.flush() can resolve while the last write, started by a fired deadline, is in flight'
+}, async (t) => {
+  const dir = tempDir('offload-store-example-')
+  const server = await startServer({ DATA_DIR: dir, SAVE_DELAY_MS: '0' })
+  t.after(async () => { await server.stop('SIGKILL') })
+  // The load stops at the first 503 or refused connection that the shutdown causes.
+  const loading = putLoad(server.url, { seconds: 5, maxRequests: 40_000, connections: 8, idPrefix: 'mid', stopOnError: true })
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const stopping = server.stop('SIGTERM')
+  const load = await loading
+  const exit = await stopping
+  assert.deepEqual(exit, { code: 0, signal: null }, `the server did not exit cleanly; stderr:\n${server.stderr()}`)
+  assert.equal(load.mismatched, 0)
+  t.diagnostic(`${load.sent.size} PUTs sent, ${load.acknowledged.size} acknowledged before and during the shutdown, ${load.rejected} rejected`)
+  assertOnDisk(await readPairings(dir), load.sent, load.acknowledged, new Set())
+})

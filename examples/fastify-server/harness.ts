@@ -84,6 +84,11 @@ export interface PutLoadOptions {
   readonly rate?: number
   /** Prefix of the ids, so several loads on one server touch distinct keys. @defaultValue 'dev' */
   readonly idPrefix?: string
+  /**
+   * End the load at the first answer that is not a 2xx or the first connection error, such as
+   * when the server is shutting down, instead of reconnecting until `seconds`. @defaultValue false
+   */
+  readonly stopOnError?: boolean
 }
 
 export interface PutLoadResult {
@@ -106,7 +111,7 @@ interface Context { id?: string }
  * acknowledged only when it is a 2xx whose body names the id and key that request sent.
  */
 export async function putLoad (url: string, options: PutLoadOptions): Promise<PutLoadResult> {
-  const { seconds, maxRequests, connections = 8, rate = 0, idPrefix = 'dev' } = options
+  const { seconds, maxRequests, connections = 8, rate = 0, idPrefix = 'dev', stopOnError = false } = options
   const sent = new Map<string, PairingInput>()
   const acknowledged = new Map<string, Pairing>()
   let rejected = 0
@@ -114,6 +119,13 @@ export async function putLoad (url: string, options: PutLoadOptions): Promise<Pu
   let n = 0
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     let guard: NodeJS.Timeout | undefined
+    const clients: autocannon.Client[] = []
+    // stop() takes effect at autocannon's next sample tick; destroying the clients ends the
+    // traffic now (a destroyed client does not reconnect).
+    const halt = (): void => {
+      instance.stop()
+      for (const client of clients) (client as unknown as { destroy: () => void }).destroy()
+    }
     const instance = autocannon({
       url,
       connections,
@@ -121,6 +133,8 @@ export async function putLoad (url: string, options: PutLoadOptions): Promise<Pu
       duration: seconds,
       maxOverallRequests: maxRequests,
       timeout: 5,
+      sampleInt: 250,
+      setupClient: (client) => { clients.push(client) },
       ...(rate > 0 ? { overallRate: rate } : {}),
       requests: [{
         method: 'PUT',
@@ -133,7 +147,11 @@ export async function putLoad (url: string, options: PutLoadOptions): Promise<Pu
           return { ...request, path: `/pairings/${id}`, body: JSON.stringify(pairing) }
         },
         onResponse: (status, body, context) => {
-          if (status < 200 || status >= 300) { rejected++; return }
+          if (status < 200 || status >= 300) {
+            rejected++
+            if (stopOnError) halt()
+            return
+          }
           const id = (context as Context).id
           const answer = JSON.parse(body) as Pairing & { id: string }
           const request = id === undefined ? undefined : sent.get(id)
@@ -149,6 +167,7 @@ export async function putLoad (url: string, options: PutLoadOptions): Promise<Pu
       if (err !== null && err !== undefined) reject(err instanceof Error ? err : new Error(String(err)))
       else resolve(res)
     })
+    if (stopOnError) instance.on('reqError', halt)
     // autocannon stops itself at `seconds`; this only guards against it not doing so.
     guard = setTimeout(() => { instance.stop() }, (seconds + 10) * 1000)
   })
