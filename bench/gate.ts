@@ -21,6 +21,21 @@ export interface GateConfig {
     /** Durable `save()` throughput must stay above this fraction of the bare fsync loop. */
     readonly minRatioToBare: number
   }
+  /** Issue 5's targets for a large keyed state (judged only when the run has the keyed scenario). */
+  readonly keyed?: {
+    /** Keyed p99 loop delay may exceed idle p99 by at most this, ms. */
+    readonly maxP99AboveIdleMs: number
+    /** Longest single loop delay while saving, ms. */
+    readonly maxLoopMaxMs: number
+    /** Main-thread ms per save must stay below this fraction of handing the whole state over. */
+    readonly maxMainRatioToWhole: number
+    /** A one-entry change at 10x the entries may cost at most this many times as much. */
+    readonly maxOneEntryScaling: number
+    /** Sequential durable journal saves per second, at least. */
+    readonly journalMinSavesPerSec: number
+    /** Journal-mode p99 loop delay may exceed idle p99 by at most this, ms. */
+    readonly journalMaxP99AboveIdleMs: number
+  }
   readonly baseline: {
     /** With `--baseline`, a figure may worsen by at most this percentage. */
     readonly maxRegressionPercent: number
@@ -123,6 +138,23 @@ function throughputChecks (result: RunResult, config: GateConfig, required: bool
   }]
 }
 
+function keyedChecks (result: RunResult, config: GateConfig): GateCheck[] {
+  const keyed = result.keyed
+  const rules = config.keyed
+  if (keyed === undefined || rules === undefined) return []
+  const check = (name: string, actual: number, limit: number, pass: boolean, detail: string): GateCheck => ({ name: `keyed: ${name}`, pass, actual, limit, detail })
+  const above = keyed.keyed.loop.p99Ms - keyed.idle.p99Ms
+  const journalAbove = keyed.journal.loop.p99Ms - keyed.journal.idle.p99Ms
+  return [
+    check('p99 - idle p99', above, rules.maxP99AboveIdleMs, above <= rules.maxP99AboveIdleMs, `keyed p99 ${fmt(keyed.keyed.loop.p99Ms)} ms is ${fmt(above)} ms above idle ${fmt(keyed.idle.p99Ms)} ms (limit ${rules.maxP99AboveIdleMs} ms)`),
+    check('max loop delay', keyed.keyed.loop.maxMs, rules.maxLoopMaxMs, keyed.keyed.loop.maxMs < rules.maxLoopMaxMs, `longest delay ${fmt(keyed.keyed.loop.maxMs)} ms while saving (idle ${fmt(keyed.idle.maxMs)} ms; limit ${rules.maxLoopMaxMs} ms)`),
+    check('main ms per save / whole hand-off', keyed.keyedToWholeRatio, rules.maxMainRatioToWhole, keyed.keyedToWholeRatio < rules.maxMainRatioToWhole, `${fmt(keyed.keyed.mainMs.p50Ms)} ms per save against ${fmt(keyed.wholeHandoffMs)} ms to hand the whole state over (must be below ${rules.maxMainRatioToWhole})`),
+    check('one-entry change, 10x entries', keyed.scaling.ratio, rules.maxOneEntryScaling, keyed.scaling.ratio <= rules.maxOneEntryScaling, `${fmt(keyed.scaling.largeMs)} ms at ${keyed.scaling.largeEntries} entries, ${fmt(keyed.scaling.smallMs)} ms at ${keyed.scaling.smallEntries} (at most ${rules.maxOneEntryScaling}x)`),
+    check('journal saves/s', keyed.journal.savesPerSec, rules.journalMinSavesPerSec, keyed.journal.savesPerSec >= rules.journalMinSavesPerSec, `${keyed.journal.savesPerSec.toFixed(0)} durable journal saves/s (at least ${rules.journalMinSavesPerSec})`),
+    check('journal p99 - idle p99', journalAbove, rules.journalMaxP99AboveIdleMs, journalAbove <= rules.journalMaxP99AboveIdleMs, `journal p99 ${fmt(keyed.journal.loop.p99Ms)} ms is ${fmt(journalAbove)} ms above idle ${fmt(keyed.journal.idle.p99Ms)} ms (limit ${rules.journalMaxP99AboveIdleMs} ms)`)
+  ]
+}
+
 function baselineChecks (result: RunResult, baseline: RunResult, config: GateConfig, filter: (params: LoopLatencyParams) => boolean): GateCheck[] {
   if (baseline.schemaVersion !== result.schemaVersion) {
     return [{ name: 'baseline: schema', pass: false, actual: baseline.schemaVersion, limit: result.schemaVersion, detail: `the baseline has schema ${String(baseline.schemaVersion)}, this run ${result.schemaVersion}` }]
@@ -168,6 +200,7 @@ export function evaluateGate (result: RunResult, config: GateConfig, options: Ga
   const checks = [
     ...loopChecks(result, config, filter),
     ...throughputChecks(result, config, options.requireThroughput ?? true),
+    ...keyedChecks(result, config),
     ...(options.baseline === undefined ? [] : baselineChecks(result, options.baseline, config, filter))
   ]
   return { pass: checks.every((check) => check.pass), checks }

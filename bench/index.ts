@@ -13,6 +13,7 @@ import { progressLine } from './progress.js'
 import { formatReport, sizeLabel } from './report-table.js'
 import type { MemoryCheckpoint, RunResult } from './run-result.js'
 import { runHandoffCost } from './scenarios/handoff-cost.js'
+import { type KeyedLargeResult, runKeyedLarge } from './scenarios/keyed-large.js'
 import { type LoopLatencyResult, runLoopLatency } from './scenarios/loop-latency.js'
 import { runManyStores } from './scenarios/many-stores.js'
 import { runThroughput } from './scenarios/throughput.js'
@@ -55,7 +56,7 @@ const plan = suitePlan(scope)
 const workDir = mkdtempSync(join(tmpdir(), 'offload-store-bench-'))
 // Idle workers outlive the gaps between scenarios, so no scenario pays for a thread start.
 const pool = new WriterPool({ idleTimeout: 120_000 })
-const progress = progressLine(plan.loopScenarios.length + plan.repeats + 3)
+const progress = progressLine(plan.loopScenarios.length + plan.repeats + 3 + (plan.keyed === undefined ? 0 : 1))
 const memory: MemoryCheckpoint[] = []
 const states = new Map<number, BenchState>()
 const encoders = new Map<EncoderName, BenchEncoder>()
@@ -100,6 +101,13 @@ try {
   const handoff = await runHandoffCost({ dir: workDir, pool, sizes: plan.handoffSizes, timePerTaskMs: 300 })
   memory.push({ after: 'handoff', ...memorySnapshot() })
 
+  let keyed: KeyedLargeResult | undefined
+  if (plan.keyed !== undefined) {
+    progress.step(`keyed state of ${sizeLabel(plan.keyed.stateBytes)}: changes only, and the journal`)
+    keyed = await runKeyedLarge({ dir: workDir, pool, ...plan.keyed })
+    memory.push({ after: 'keyed', ...memorySnapshot() })
+  }
+
   // Run the first scenario again: heap after each repeat should stay level.
   const first = plan.loopScenarios[0]
   if (first !== undefined) {
@@ -117,6 +125,7 @@ try {
     throughput,
     manyStores,
     handoff,
+    ...(keyed === undefined ? {} : { keyed }),
     memory
   }
   mkdirSync(outDir, { recursive: true })

@@ -57,6 +57,19 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
       sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.ratioToStringify.toFixed(2)
     ])), '')
   }
+  if (result.keyed !== undefined) {
+    const k = result.keyed
+    out.push(`KeyedStore, ${k.entries} entries (${sizeLabel(k.stateBytes)}), ${k.keyed.changedPercent}% changed every ${k.keyed.intervalMs} ms:`)
+    out.push(table(['', 'p50', 'p99', 'max', 'ELU'], [
+      ['idle', ms(k.idle.p50Ms), ms(k.idle.p99Ms), ms(k.idle.maxMs), pct(k.idle.elu)],
+      ['keyed saves', ms(k.keyed.loop.p50Ms), ms(k.keyed.loop.p99Ms), ms(k.keyed.loop.maxMs), pct(k.keyed.loop.elu)],
+      ['journal idle', ms(k.journal.idle.p50Ms), ms(k.journal.idle.p99Ms), ms(k.journal.idle.maxMs), pct(k.journal.idle.elu)],
+      ['journal saves', ms(k.journal.loop.p50Ms), ms(k.journal.loop.p99Ms), ms(k.journal.loop.maxMs), pct(k.journal.loop.elu)]
+    ]))
+    out.push(`main thread per save: p50 ${ms(k.keyed.mainMs.p50Ms)} ms, p99 ${ms(k.keyed.mainMs.p99Ms)} ms (${k.keyed.mainMs.count} writes) against ${ms(k.wholeHandoffMs)} ms to hand the whole state to a worker: ratio ${k.keyedToWholeRatio.toFixed(3)}`)
+    out.push(`one-entry change: ${ms(k.scaling.smallMs)} ms at ${k.scaling.smallEntries} entries, ${ms(k.scaling.largeMs)} ms at ${k.scaling.largeEntries} (x${k.scaling.ratio.toFixed(2)})`)
+    out.push(`journal: ${k.journal.savesPerSec.toFixed(0)} sequential durable saves/s of ${k.journal.changedPerSave} changed entries`, '')
+  }
   if (result.memory.length > 0) {
     const peak = Math.max(...result.memory.map((c) => c.peakRssMB))
     const heaps = result.memory.map((c) => `${c.after} ${c.heapUsedMB.toFixed(0)}`)

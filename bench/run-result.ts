@@ -1,6 +1,7 @@
 import type { MachineInfo } from './machine.js'
 import type { MemoryFigures } from './memory.js'
 import type { HandoffResult } from './scenarios/handoff-cost.js'
+import type { KeyedLargeResult } from './scenarios/keyed-large.js'
 import type { LoopLatencyResult } from './scenarios/loop-latency.js'
 import type { ManyStoresResult } from './scenarios/many-stores.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
@@ -23,6 +24,8 @@ export interface RunResult {
   readonly throughput?: ThroughputResult
   readonly manyStores?: ManyStoresResult
   readonly handoff?: HandoffResult
+  /** The large keyed state (issue 5): main-thread cost per save against the whole-state hand-off, and the journal. */
+  readonly keyed?: KeyedLargeResult
   /** Memory after every scenario, in order; the last entries repeat the first scenario to show no growth. */
   readonly memory: readonly MemoryCheckpoint[]
 }

@@ -20,6 +20,8 @@ export interface SuitePlan {
   readonly handoffSizes: readonly number[]
   /** Times the first loop scenario runs again at the end, to show memory does not grow. */
   readonly repeats: number
+  /** The large keyed state scenario: its size and measured time; absent from the quick scope. */
+  readonly keyed?: { readonly stateBytes: number, readonly durationMs: number, readonly rounds: number }
 }
 
 /** The state sizes of the issue: 1 KB, 150 KB, 1.5 MB, 15 MB. */
@@ -37,7 +39,8 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
       throughput: { rounds: 15, timePerTaskMs: 300 },
       manyStores: { stores: 100, durationMs: 5000 },
       handoffSizes: SIZES,
-      repeats: 2
+      repeats: 2,
+      keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6 }
     }
   }
   return {

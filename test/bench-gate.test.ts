@@ -119,3 +119,46 @@ test('the committed gate config is valid and holds the issue\'s thresholds', () 
   assert.equal(committed.loopLatency.maxP99RatioToInline, 0.2)
   assert.equal(committed.throughput.minRatioToBare, 0.5)
 })
+
+function keyedResult (overrides: { p99?: number, max?: number, ratio?: number, scaling?: number, journalPerSec?: number } = {}): NonNullable<RunResult['keyed']> {
+  const loop = (p99Ms: number, maxMs: number): LoopStats => ({ p50Ms: 1, p99Ms, maxMs, meanMs: 1, elu: 0.05, samples: 1000 })
+  const ratio = overrides.ratio ?? 0.02
+  const scaling = overrides.scaling ?? 1.1
+  return {
+    stateBytes: 15_000_000,
+    entries: 66_000,
+    idle: loop(1.2, 5),
+    keyed: { intervalMs: 100, changedPercent: 1, loop: loop(overrides.p99 ?? 2, overrides.max ?? 8), saves: 40, mainMs: { count: 20, p50Ms: 200 * ratio, p99Ms: 10, maxMs: 10 } },
+    wholeHandoffMs: 200,
+    keyedToWholeRatio: ratio,
+    scaling: { smallEntries: 6600, largeEntries: 66_000, smallMs: 0.04, largeMs: 0.04 * scaling, ratio: scaling },
+    journal: { savesPerSec: overrides.journalPerSec ?? 900, saves: 2700, changedPerSave: 10, loop: loop(2, 8), idle: loop(1.2, 5) }
+  }
+}
+
+const keyedConfig: GateConfig = { ...config, keyed: { maxP99AboveIdleMs: 3, maxLoopMaxMs: 10, maxMainRatioToWhole: 0.05, maxOneEntryScaling: 2, journalMinSavesPerSec: 200, journalMaxP99AboveIdleMs: 3 } }
+
+test('the keyed checks pass when the keyed targets are met', () => {
+  const verdict = evaluateGate({ ...run([good], 0.8), keyed: keyedResult() }, keyedConfig)
+  assert.equal(verdict.pass, true)
+  assert.equal(verdict.checks.filter((c) => c.name.startsWith('keyed:')).length, 6)
+})
+
+for (const [what, overrides, failing] of [
+  ['p99 too far above idle', { p99: 5 }, 'keyed: p99 - idle p99'],
+  ['a long stall', { max: 40 }, 'keyed: max loop delay'],
+  ['a save costing too much of the whole hand-off', { ratio: 0.2 }, 'keyed: main ms per save / whole hand-off'],
+  ['a one-entry change growing with the state', { scaling: 5 }, 'keyed: one-entry change, 10x entries'],
+  ['too few journal saves per second', { journalPerSec: 50 }, 'keyed: journal saves/s']
+] as const) {
+  test(`the keyed checks fail on ${what}`, () => {
+    const verdict = evaluateGate({ ...run([good], 0.8), keyed: keyedResult(overrides) }, keyedConfig)
+    assert.equal(verdict.pass, false)
+    assert.deepEqual(verdict.checks.filter((c) => !c.pass).map((c) => c.name), [failing])
+  })
+}
+
+test('the shipped gate config has keyed thresholds', () => {
+  const shipped = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
+  assert.equal(shipped.keyed?.maxMainRatioToWhole, 0.05)
+})
