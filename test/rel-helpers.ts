@@ -69,3 +69,39 @@ export const cannotMount: string | undefined = (() => {
 export function tempsIn (dir: string): string[] {
   return readdirSync(dir).filter((name) => /\.[0-9a-f]{16}\.tmp$/.test(name))
 }
+
+/** One system call from an strace log, with `<unfinished ...>` / `resumed` halves joined. */
+export interface Syscall {
+  readonly pid: number
+  readonly name: string
+  readonly args: string
+  readonly result: string
+  readonly injected: boolean
+}
+
+/** Parses `strace -f -o file` output into complete calls, in the order they finished. */
+export function parseStrace (text: string): Syscall[] {
+  const calls: Syscall[] = []
+  const unfinished = new Map<number, string>()
+  for (const raw of text.split('\n')) {
+    let line = raw.trim()
+    const pidMatch = /^(\d+)\s+(.*)$/.exec(line)
+    if (pidMatch === null) continue
+    const pid = Number(pidMatch[1])
+    line = pidMatch[2] ?? ''
+    if (line.endsWith('<unfinished ...>')) { unfinished.set(pid, line.slice(0, -'<unfinished ...>'.length).trim()); continue }
+    const resumed = /^<\.\.\. \w+ resumed>\s?(.*)$/.exec(line)
+    if (resumed !== null) { line = (unfinished.get(pid) ?? '') + (resumed[1] ?? ''); unfinished.delete(pid) }
+    const call = /^(\w+)\((.*)\)\s+=\s+(.*)$/.exec(line)
+    if (call === null) continue
+    calls.push({ pid, name: call[1] ?? '', args: call[2] ?? '', result: call[3] ?? '', injected: (call[3] ?? '').includes('(INJECTED)') })
+  }
+  return calls
+}
+
+/** Why strace cannot be used here, or undefined when it can trace a child. */
+export const cannotStrace: string | undefined = (() => {
+  if (!hasCommand('strace')) return 'strace is not installed (apt-get install strace)'
+  const probe = spawnSync('strace', ['-f', '-o', '/dev/null', '-e', 'inject=fsync:error=EIO:when=1', 'true'], { encoding: 'utf8' })
+  return probe.status === 0 ? undefined : `strace cannot trace or inject here: ${probe.stderr.trim()}`
+})()
