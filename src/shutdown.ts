@@ -127,11 +127,12 @@ export class ShutdownRegistry {
     ])
     clearTimeout(timer)
     if (timedOut) {
-      logger.error({
-        timeoutMs,
-        unfinished: [...unfinished.values()],
-        writesInFlight: [...inFlight].map(([path, store]) => ({ store, path }))
-      }, `shutdown flush did not finish within ${timeoutMs} ms; exiting anyway: ${[...inFlight.values()].concat([...unfinished.values()]).filter((v, i, a) => a.indexOf(v) === i).join(', ')} did not finish`)
+      const writing = [...inFlight].map(([path, store]) => ({ store, path }))
+      const named = [...unfinished.values()].filter((label) => !label.startsWith('unnamed store #'))
+      const who = [...new Set([...writing.map((w) => w.store), ...named])]
+      logger.error({ timeoutMs, writesInFlight: writing, unfinished: [...unfinished.values()] },
+        `shutdown flush did not finish within ${timeoutMs} ms; exiting anyway. ${unfinished.size} of ${this.#flushes.size} stores did not finish` +
+        (who.length > 0 ? `: ${who.join(', ')}` : ''))
     }
   }
 }
