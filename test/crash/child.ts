@@ -15,8 +15,19 @@ const bigShare = Number(bigShareArg)
 const silent = { error: () => {}, warn: () => {}, debug: () => {} }
 const pool = new WriterPool({ maxThreads: 1 })
 
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
 function report (line: string): void {
-  writeSync(1, line + '\n')
+  // Synchronous, so a line is in the pipe before the next step; a full pipe (EAGAIN) is waited out.
+  const bytes = Buffer.from(line + '\n')
+  let offset = 0
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(1, bytes, offset)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      Atomics.wait(sleeper, 0, 0, 1)
+    }
+  }
 }
 
 const pause = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
