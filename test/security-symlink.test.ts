@@ -62,6 +62,7 @@ test('an attacker process racing the writer (planting and swapping symlinks at e
   let report = ''
   racer.stdout.setEncoding('utf8').on('data', (chunk: string) => { report += chunk })
   const exited = new Promise<void>((resolve) => racer.on('exit', () => { resolve() }))
+  t.after(() => { racer.kill('SIGKILL') }) // even when an assertion below fails
   const store = new Store<{ v: number, pad: string }>({ path: join(where, 'state.json'), shutdownRegister: fakeRegister().register, pool })
   let ok = 0
   const failures: string[] = []
