@@ -119,3 +119,11 @@ test('a rename failing with EIO: ERR_STORE_WRITE with the EIO cause, previous fi
   assert.equal(readFileSync(path, 'utf8'), '{"v":1}')
   assert.deepEqual(tempsIn(where), [])
 })
+
+test('a temp file removed before the rename (ENOENT: another process cleaned it as stale) is retried once with a new temp file', { skip: cannotStrace }, async () => {
+  const { outcome, calls, where, path } = await tracedSave('rename,renameat,renameat2:error=ENOENT:when=1')
+  assert.equal(outcome.ok, true, outcome.message)
+  assert.equal(calls.filter((c) => c.name === 'openat' && /\.tmp"/.test(c.args)).length, 2, 'a second, new temp file is written')
+  assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { v: 2 })
+  assert.deepEqual(tempsIn(where), [])
+})
