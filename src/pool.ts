@@ -19,6 +19,13 @@ export interface WriterPoolOptions {
   readonly writeTimeout?: number
   /** Heap limits for each worker, so a runaway encoder kills its worker, not the process. */
   readonly resourceLimits?: ResourceLimits
+  /**
+   * Milliseconds `close()` waits for accepted writes; past it, their workers are terminated and
+   * those writes reject with `ERR_STORE_CLOSED` (each file then holds its previous or its new
+   * content, never a mix). 0 waits as long as the writes take (each still bounded by `writeTimeout`).
+   * @defaultValue 0
+   */
+  readonly closeTimeout?: number
 }
 
 /** The resolved form of {@link WriterPoolOptions}. */
@@ -27,6 +34,7 @@ interface ResolvedPoolOptions {
   readonly idleTimeout: number
   readonly writeTimeout: number
   readonly resourceLimits: ResourceLimits | undefined
+  readonly closeTimeout: number
 }
 
 /** Thrown by {@link WriterPool.run} when the write outlived `writeTimeout`. */
@@ -50,7 +58,8 @@ function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
     maxThreads: nonNegativeInteger('maxThreads', options.maxThreads, Math.max(1, Math.min(4, availableParallelism())), 1),
     idleTimeout: nonNegativeInteger('idleTimeout', options.idleTimeout, 30_000),
     writeTimeout: nonNegativeInteger('writeTimeout', options.writeTimeout, 60_000),
-    resourceLimits: options.resourceLimits
+    resourceLimits: options.resourceLimits,
+    closeTimeout: nonNegativeInteger('closeTimeout', options.closeTimeout, 0)
   }
 }
 
@@ -64,6 +73,8 @@ export class WriterPool {
   // Tracked here rather than left to Piscina: its close() rejects tasks still queued for a worker
   // that is starting, and a write that was accepted must be allowed to finish.
   readonly #running = new Set<Promise<unknown>>()
+  // One per write that has not settled, so close() can cut them off after closeTimeout.
+  readonly #controllers = new Set<AbortController>()
   #closed = false
 
   constructor (options: WriterPoolOptions = {}) {
@@ -126,10 +137,12 @@ export class WriterPool {
 
   async #run (piscina: Piscina<WriteTask, WriteResult>, task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
     const timeout = this.#options.writeTimeout
-    if (timeout === 0) return await piscina.run(task, transferList === undefined ? {} : { transferList: transferList as never })
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)), timeout)
-    timer.unref()
+    this.#controllers.add(controller)
+    const timer = timeout === 0
+      ? undefined
+      : setTimeout(() => controller.abort(new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)), timeout)
+    timer?.unref()
     try {
       return await piscina.run(task, { signal: controller.signal, ...(transferList === undefined ? {} : { transferList: transferList as never }) })
     } catch (err) {
@@ -138,16 +151,33 @@ export class WriterPool {
       throw err
     } finally {
       clearTimeout(timer)
+      this.#controllers.delete(controller)
     }
   }
 
   /**
    * Refuses new writes (they reject with `ERR_STORE_CLOSED`), lets the accepted ones finish (each
-   * is still bounded by `writeTimeout`), then stops the workers.
+   * is still bounded by `writeTimeout`; past `closeTimeout`, when set, they are cut off and reject
+   * with `ERR_STORE_CLOSED`), then stops the workers. Never rejects.
    */
   async close (): Promise<void> {
     this.#closed = true
-    await Promise.allSettled(this.#running)
+    const settled = Promise.allSettled(this.#running)
+    const limit = this.#options.closeTimeout
+    if (limit > 0 && this.#running.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = await Promise.race([
+        settled.then(() => false),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, limit) })
+      ])
+      clearTimeout(timer)
+      if (timedOut) {
+        for (const controller of this.#controllers) {
+          controller.abort(new StoreClosedError(`the writer pool was closed and this write did not finish within closeTimeout (${limit} ms); its worker was terminated, so the file holds its previous or its new content, never a mix`))
+        }
+      }
+    }
+    await settled
     const piscina = this.#piscina
     this.#piscina = undefined
     if (piscina !== undefined) await piscina.close()
