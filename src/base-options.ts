@@ -112,7 +112,7 @@ export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownF
     throw new StorePathInUseError('another open store already owns this path; close() it first', { store: options.name, path: options.path })
   }
   try {
-    options.shutdownRegister(flush)
+    options.shutdownRegister(flush, { name: options.name, path: options.path })
   } catch (err) {
     releasePath(options.path)
     throw err

@@ -115,6 +115,13 @@ export class StoreVersionError extends StoreError {
   }
 }
 
+/** A shutdown flush with a timeout ran out of time before this store finished writing. */
+export class StoreFlushTimeoutError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_FLUSH_TIMEOUT', message, context)
+  }
+}
+
 /** Every error class with its code, for documentation checks and exhaustive handling. */
 export const errorCodes = {
   ERR_STORE_DECODE: StoreDecodeError,
@@ -127,7 +134,8 @@ export const errorCodes = {
   ERR_STORE_CLOSED: StoreClosedError,
   ERR_STORE_INVALID_OPTION: StoreInvalidOptionError,
   ERR_STORE_STATE: StoreStateError,
-  ERR_STORE_VERSION: StoreVersionError
+  ERR_STORE_VERSION: StoreVersionError,
+  ERR_STORE_FLUSH_TIMEOUT: StoreFlushTimeoutError
 } as const
 
 /** A code listed in {@link errorCodes}. */

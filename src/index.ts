@@ -1,6 +1,6 @@
 export { Store, type StoreOptions } from './store.js'
 export { KeyedStore, type KeyedStoreOptions, type JournalOptions } from './keyed-store.js'
-export { ShutdownRegistry, type ShutdownFlush, type ShutdownFlushInfo, type ShutdownRegister, type SignalHandlerOptions } from './shutdown.js'
+export { ShutdownRegistry, type ShutdownFlush, type ShutdownFlushInfo, type ShutdownRegister, type SignalHandlerOptions, type FlushOptions, type FlushReport } from './shutdown.js'
 export { WriterPool, type WriterPoolOptions } from './pool.js'
 export { codecs, type Codec, type JsonCodecOptions, type SchemaCodecOptions, type ModuleCodecExports } from './codecs.js'
 export {
@@ -16,6 +16,7 @@ export {
   StoreInvalidOptionError,
   StoreStateError,
   StoreVersionError,
+  StoreFlushTimeoutError,
   errorCodes,
   type StoreErrorCode,
   type StoreErrorContext

