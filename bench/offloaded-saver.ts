@@ -9,7 +9,9 @@ export class OffloadedSaver implements Saver {
   readonly #registry = new ShutdownRegistry()
 
   constructor (path: string, codec: Codec<unknown>, pool: WriterPool) {
-    this.store = new Store<unknown>({ path, codec, pool, shutdownRegister: this.#registry.register })
+    // Every save is a real write, as in the inline mode: no skipping of unchanged bytes (the
+    // throughput loop saves one value over and over), and no hand-off warnings on stderr.
+    this.store = new Store<unknown>({ path, codec, pool, shutdownRegister: this.#registry.register, skipUnchanged: false, handoffWarnMs: Infinity })
     diagnosticsChannel.subscribe('offload-store:write:end', this.#onWriteEnd)
   }
 

@@ -137,20 +137,8 @@ export class WriteScheduler<P> {
     this.#deadline.cancel()
     const target = this.#seq
     await this.#current?.promise.catch(noop)
-    for (;;) {
-      if (this.#durableSeq >= target) return
-      // Another caller (a fired deadline, a save) may have started the write of our data while we
-      // waited: wait for that one too, rather than returning while it is still in flight.
-      const current = this.#current
-      if (current !== undefined) {
-        if (current.seq >= target) return await current.promise
-        await current.promise.catch(noop)
-        continue
-      }
-      const pending = this.#pending
-      if (pending === undefined) return
-      this.#start(pending)
-    }
+    // Data dropped since (a permanent failure, discard()) is not this flush's to report.
+    await this.#flushUntil(target, false)
   }
 
   /** Drops the pending data and the deadline, then waits for the running write to settle. */
@@ -182,7 +170,11 @@ export class WriteScheduler<P> {
     this.#flushUntil(pending.seq).catch(this.#hooks.onDelayedError)
   }
 
-  async #flushUntil (target: number): Promise<void> {
+  // Single flight: at most one write runs; whoever finds none running starts one with the newest
+  // pending data, so every request made during a write coalesces into the next one. Another caller
+  // (a fired deadline, a save) may start the write of our data while we wait: we wait for that one
+  // too, and its failure is ours.
+  async #flushUntil (target: number, droppedIsError = true): Promise<void> {
     for (;;) {
       if (this.#durableSeq >= target) return
       const current = this.#current
@@ -192,7 +184,10 @@ export class WriteScheduler<P> {
         continue
       }
       const pending = this.#pending
-      if (pending === undefined || pending.seq < target) throw new DiscardedError('the data was discarded before it was written')
+      if (pending === undefined || pending.seq < target) {
+        if (droppedIsError) throw new DiscardedError('the data was discarded before it was written')
+        return
+      }
       this.#start(pending)
     }
   }
