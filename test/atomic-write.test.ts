@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, lstatSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { test } from 'node:test'
 import { atomicWriteSync, directoryModeFor, tempPathFor } from '../workers/atomic-write.js'
@@ -130,5 +130,16 @@ test('a reader polling during writes only ever sees a complete old or new versio
   await reader
   assert.ok(reads > 0)
   assert.deepEqual(temps(dir).filter((name) => name.includes(basename(path))), [])
+  await store.close()
+})
+
+test('a directory removed after a write is created again by the next write', async () => {
+  const where = join(dir, `gone${n++}`)
+  const path = join(where, 'data.json')
+  const store = new Store({ path, shutdownRegister: fakeRegister().register })
+  await store.save({ v: 1 })
+  rmSync(where, { recursive: true })
+  await store.save({ v: 2 })
+  assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { v: 2 })
   await store.close()
 })

@@ -91,10 +91,17 @@ class FreshTempRetry extends Error {
   }
 }
 
+// Targets this thread has written: their directory existed and their stale temps were removed.
+// A directory listing on every write would cost O(entries in the directory) per save, and stale
+// temps only appear when a process (or a terminated worker) died mid-write, so once per target per
+// thread is enough: a new process or a replacement worker starts with an empty set.
+const prepared = new Set<string>()
+
 /**
  * Replaces `target` with `data` so that a reader, or the file after a crash, holds either the old
  * or the new content in full. Steps: exclusive temp file (mode set before any byte), write, fsync,
- * rename over the target, remove temp files a crash left for this target, fsync the directory.
+ * rename over the target, remove temp files a crash left for this target (on this thread's first
+ * write of it), fsync the directory.
  * The temp file never outlives a failure.
  *
  * A failed fsync of the temp file, or a temp file that vanished before the rename (another process
@@ -104,26 +111,42 @@ class FreshTempRetry extends Error {
 export function atomicWriteSync (target: string, data: string | Uint8Array, mode: number, durability: Durability, temp?: string, faults: UnsafeTestFaults = {}): void {
   const dir = dirname(target)
   const bytes = typeof data === 'string' ? Buffer.from(data) : data
+  const known = prepared.has(target)
   try {
-    mkdirSync(dir, { recursive: true, mode: directoryModeFor(mode) })
-    for (let attempt = 1; ; attempt++) {
-      try {
-        writeAndRename(target, bytes, mode, durability, attempt === 1 && temp !== undefined ? temp : tempPathFor(target), faults)
-        break
-      } catch (err) {
-        if (!(err instanceof FreshTempRetry)) throw err
-        if (attempt >= 2) throw err.original
-      }
+    if (!known) mkdirSync(dir, { recursive: true, mode: directoryModeFor(mode) })
+    try {
+      writeWithOneFreshRetry(target, bytes, mode, durability, temp, faults)
+    } catch (err) {
+      // The directory was removed since this thread last wrote here: create it again, once.
+      if (!known || (err as NodeJS.ErrnoException).code !== 'ENOENT' || (err as NodeJS.ErrnoException).syscall !== 'open') throw err
+      prepared.delete(target)
+      mkdirSync(dir, { recursive: true, mode: directoryModeFor(mode) })
+      writeWithOneFreshRetry(target, bytes, mode, durability, undefined, faults)
     }
   } catch (err) {
     throw explain(err, target)
   }
-  removeStaleTemps(target)
+  if (!prepared.has(target)) {
+    removeStaleTemps(target)
+    prepared.add(target)
+  }
   if (durability === 'full') {
     try {
       syncDirectory(dir)
     } catch (err) {
       throw new DirectorySyncError(err as NodeJS.ErrnoException)
+    }
+  }
+}
+
+function writeWithOneFreshRetry (target: string, bytes: Uint8Array, mode: number, durability: Durability, temp: string | undefined, faults: UnsafeTestFaults): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      writeAndRename(target, bytes, mode, durability, attempt === 1 && temp !== undefined ? temp : tempPathFor(target), faults)
+      return
+    } catch (err) {
+      if (!(err instanceof FreshTempRetry)) throw err
+      if (attempt >= 2) throw err.original
     }
   }
 }
