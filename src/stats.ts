@@ -1,19 +1,7 @@
 import { channels, type WriteEndMessage } from './channels.js'
 
-/** The durations and size of one acknowledged write. */
-export interface LastWrite {
-  /** Bytes the encoder produced. */
-  readonly bytes: number
-  /** Milliseconds the worker spent encoding. */
-  readonly encodeMs: number
-  /** Milliseconds the worker spent writing (0 when the bytes were unchanged and not written). */
-  readonly writeMs: number
-  /** Milliseconds the main thread spent checking and handing the data to the worker, when measured. */
-  readonly mainMs: number | undefined
-  /** Of `mainMs`, the JSON fidelity check. */
-  readonly checkMs: number
-  /** Milliseconds from hand-off to acknowledgement. */
-  readonly totalMs: number
+/** The durations and size of one acknowledged write: the `write:end` message's figures, and more. */
+export interface LastWrite extends Omit<WriteEndMessage, 'store' | 'path'> {
   /** True when the bytes equalled the last write's, so the file was not rewritten. */
   readonly unchanged: boolean
   /** When it was acknowledged (ms since the epoch). */
