@@ -20,7 +20,9 @@ const expected = (store: KeyedStore<string, unknown>): string => JSON.stringify(
 test('sets, updates and deletes are applied in order, and the file equals the map', async () => {
   const path = file()
   const store = open<unknown>(path)
+  assert.equal(store.loaded, false)
   await store.load()
+  assert.equal(store.loaded, true)
   store.set('a', 1).set('b', { nested: [1, 2] }).set('c', 'three')
   store.set('a', 10)
   store.delete('b')
