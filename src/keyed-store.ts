@@ -283,19 +283,20 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const generation = this.#worker.ensureStarted()
     const checkStart = performance.now()
     const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : this.#diskIsAcknowledged ? 'disk' : 'full'
+    // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
+    const entries = base === 'full' ? [...this.#data] : undefined
     const ops: KeyedOp[] = []
     for (const key of taken.reinserted) ops.push([key])
     for (const [key, change] of taken.changes) {
       if (change === DELETED) {
         ops.push([key])
       } else {
-        if (this.#checkJson) assertJsonFaithful(change, this.#context(), `[${JSON.stringify(key)}]`)
+        // A full send checks every value below, these included: check each value once.
+        if (entries === undefined) this.#checkValue(key, change)
         ops.push([key, change])
       }
     }
-    // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
-    const entries = base === 'full' ? [...this.#data] : undefined
-    if (entries !== undefined && this.#checkJson) assertJsonFaithful(Object.fromEntries(entries), this.#context())
+    if (entries !== undefined) for (const [key, value] of entries) this.#checkValue(key, value)
     const checkMs = performance.now() - checkStart
     this.#stats.started()
     const start = performance.now()
@@ -321,6 +322,10 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#syncedGeneration = generation
     this.#diskIsAcknowledged = true
     this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: checkMs + dispatched.postMs, checkMs, totalMs: performance.now() - start }, false)
+  }
+
+  #checkValue (key: string, value: unknown): void {
+    if (this.#checkJson) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`)
   }
 
   #context (cause?: unknown): StoreErrorContext {

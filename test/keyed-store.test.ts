@@ -370,3 +370,16 @@ test('a journaled file opened without the journal option still loads its journal
   assert.equal(existsSync(`${path}.journal`), false, 'the journal was folded into the snapshot and removed')
   await plain.close()
 })
+
+test('a first write that sends the whole map also rejects a value with toJSON, naming its key', async () => {
+  class Money { toJSON (): string { return '1 EUR' } }
+  const store = open<unknown>(file())
+  store.set('ok', 1).set('price', new Money())
+  await assert.rejects(store.saveNow(), (err: unknown) => {
+    assert.equal((err as { code: string }).code, 'ERR_STORE_DATA_CLONE')
+    assert.match((err as Error).message, /\$\["price"\]/)
+    return true
+  })
+  store.delete('price')
+  await store.close()
+})
