@@ -18,7 +18,7 @@ import { defaultPool, WriterPool } from './pool.js'
 import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
 import { quarantine } from './quarantine.js'
 import { type StoreStats, WriteStats } from './stats.js'
-import { type Envelope, envelopeCodec, isEnvelope, resolveVersioning, type VersionOptions, type Versioning } from './versioning.js'
+import { type Envelope, envelopeCodec, resolveVersioning, unwrap, type VersionOptions, type Versioning, wrap } from './versioning.js'
 import { failureFromRejection, failureFromResult, isPermanent, markPermanent } from './write-outcome.js'
 import { DiscardedError, WriteScheduler } from './write-scheduler.js'
 
@@ -139,11 +139,11 @@ export class Store<T = unknown> {
 
   async #unwrap (decoded: unknown): Promise<T> {
     const versioning = this.#versioning
-    // A plain file, or an unversioned store: the data is the file. (A plain file under a versioned
-    // store keeps loading as before; the next save wraps it.)
-    if (versioning === undefined || !isEnvelope(decoded)) return decoded as T
-    const { version, data } = decoded
-    const minorVersion = typeof decoded.minorVersion === 'number' ? decoded.minorVersion : 1
+    // An unversioned store never unwraps: its data is the file, whatever its shape. A versioned store
+    // reads a plain file (written before it was versioned) as data; the next save wraps it.
+    const envelope = versioning === undefined ? undefined : unwrap(decoded)
+    if (versioning === undefined || envelope === undefined) return decoded as T
+    const { version, minorVersion, data } = envelope
     if (version > versioning.version) {
       throw new StoreVersionError(`the file holds version ${version}, newer than this code's ${versioning.version}; refusing to load (and later overwrite) data this code does not understand`, this.#context())
     }
@@ -232,7 +232,7 @@ export class Store<T = unknown> {
     if (isJsonCodec(this.#spec)) assertJsonFaithful(value, this.#context())
     const checkMs = performance.now() - checkStart
     const versioning = this.#versioning
-    const data: T | Envelope<T> = versioning === undefined ? value : { version: versioning.version, minorVersion: versioning.minorVersion, data: value }
+    const data: T | Envelope<T> = versioning === undefined ? value : wrap(versioning, this.name, value)
     const task: WriteTask = {
       path: this.path,
       mode: this.#options.mode,

@@ -15,11 +15,22 @@ export interface VersionOptions<T> {
   readonly migrate?: Migrate<T>
 }
 
-/** The envelope a versioned store writes. */
+/**
+ * The envelope a versioned store writes: Home Assistant's own, so files move between the two.
+ * `key` is informational (Home Assistant names its file after it); this library writes the store's name.
+ */
 export interface Envelope<T> {
   readonly version: number
-  readonly minorVersion: number
+  readonly minor_version: number
+  readonly key: string
   readonly data: T
+}
+
+/** What a versioned store read from an envelope, whichever of the accepted shapes it came in. */
+export interface Unwrapped {
+  readonly version: number
+  readonly minorVersion: number
+  readonly data: unknown
 }
 
 /** Resolved versioning: undefined when the store is not versioned. */
@@ -47,21 +58,48 @@ export function resolveVersioning<T> (options: VersionOptions<T>, codec: CodecSp
   return { version: positiveInteger('version', version), minorVersion: positiveInteger('minorVersion', minorVersion ?? 1), migrate }
 }
 
+/** The envelope around `data` for a store of this version, named `key`. */
+export function wrap<T> (versioning: Versioning<T>, key: string, data: T): Envelope<T> {
+  return { version: versioning.version, minor_version: versioning.minorVersion, key, data }
+}
+
 /** A schema codec whose schema describes the envelope around the user's schema. */
 export function envelopeCodec (codec: CodecSpec): CodecSpec {
   if (codec.kind !== 'schema') return codec
   const schema = {
     type: 'object',
-    properties: { version: { type: 'integer' }, minorVersion: { type: 'integer' }, data: codec.schema },
-    required: ['version', 'minorVersion', 'data']
+    properties: { version: { type: 'integer' }, minor_version: { type: 'integer' }, key: { type: 'string' }, data: codec.schema },
+    required: ['version', 'minor_version', 'key', 'data']
   }
   return { ...codec, id: createHash('sha256').update(`envelope:${codec.id}`).digest('hex'), schema }
 }
 
-/** True when a decoded file is a versioned envelope rather than plain data. */
-export function isEnvelope (decoded: unknown): decoded is Envelope<unknown> {
-  if (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded)) return false
+const isVersion = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1
+
+function hasExactly (candidate: Record<string, unknown>, required: readonly string[], optional: readonly string[]): boolean {
+  const keys = Object.keys(candidate)
+  return required.every((key) => Object.hasOwn(candidate, key)) &&
+    keys.every((key) => required.includes(key) || optional.includes(key))
+}
+
+/**
+ * Reads a decoded file as an envelope, or returns undefined when it is not one. Two shapes are
+ * envelopes, and nothing else: Home Assistant's (`version`, `key`, `data`, and `minor_version`
+ * except in files from before minor versions existed) and the one version 0.1.0 of this library
+ * wrote (`version`, `minorVersion`, `data`). Requiring `key` (or `minorVersion`) keeps an app's
+ * own `{ version, data }` from being taken for an envelope.
+ */
+export function unwrap (decoded: unknown): Unwrapped | undefined {
+  if (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded)) return undefined
   const candidate = decoded as Record<string, unknown>
-  return typeof candidate['version'] === 'number' && 'data' in candidate &&
-    Object.keys(candidate).every((key) => key === 'version' || key === 'minorVersion' || key === 'data')
+  const version = candidate['version']
+  if (!isVersion(version)) return undefined
+  if (hasExactly(candidate, ['version', 'key', 'data'], ['minor_version']) && typeof candidate['key'] === 'string') {
+    const minor = candidate['minor_version'] ?? 1
+    return isVersion(minor) ? { version, minorVersion: minor, data: candidate['data'] } : undefined
+  }
+  if (hasExactly(candidate, ['version', 'minorVersion', 'data'], []) && isVersion(candidate['minorVersion'])) {
+    return { version, minorVersion: candidate['minorVersion'], data: candidate['data'] }
+  }
+  return undefined
 }
