@@ -109,7 +109,13 @@ test('a 256-byte file name (ENAMETOOLONG): the error says how long the name is a
   await store.close().catch(() => {})
 })
 
-const setprivMissing = !isRoot ? 'needs root to switch to an unprivileged user with setpriv' : !hasCommand('setpriv') ? 'setpriv is not installed' : undefined
+// The child runs as uid 65534: it must be able to read node and the compiled fixture, which it cannot
+// when the checkout sits under a mode-0700 directory (root's home, a private temp dir).
+const unprivilegedCannotRead = (): string | undefined => {
+  const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'require("node:fs").accessSync(process.argv[1], require("node:fs").constants.R_OK)', fixture('save-child.js')], { stdio: 'ignore' })
+  return probe.status === 0 ? undefined : 'uid 65534 cannot read the compiled fixtures (the checkout is under a directory it cannot enter, such as a mode-0700 home)'
+}
+const setprivMissing = !isRoot ? 'needs root to switch to an unprivileged user with setpriv' : !hasCommand('setpriv') ? 'setpriv is not installed' : unprivilegedCannotRead()
 
 test('permission denied on the directory (EACCES, as uid 65534 through setpriv): ERR_STORE_WRITE, previous file intact', { skip: setprivMissing }, async () => {
   const where = join(dir, `eacces${n++}`)

@@ -2,14 +2,15 @@
 // and reports on stdout, one line each, synchronously (a pipe write on Linux):
 //   I <store> <version>   before a version is handed to the store (issued: it may be in flight)
 //   A <store> <version>   after save() of that version resolved (acknowledged: it must survive)
-// argv: dir, stores, bigShare, then one base version per store (the highest issued by earlier runs).
+// argv: dir, stores, bigShare, seed, then one base version per store (the highest issued by earlier runs).
 import { writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Store, WriterPool } from '../../src/index.js'
-import { valueFor } from './model.js'
+import { seededRandom, valueFor } from './model.js'
 
-const [dir, storesArg, bigShareArg, ...bases] = process.argv.slice(2)
-if (dir === undefined || storesArg === undefined || bigShareArg === undefined) throw new Error('usage: child <dir> <stores> <bigShare> <base>...')
+const [dir, storesArg, bigShareArg, seedArg, ...bases] = process.argv.slice(2)
+if (dir === undefined || storesArg === undefined || bigShareArg === undefined || seedArg === undefined) throw new Error('usage: child <dir> <stores> <bigShare> <seed> <base>...')
+const random = seededRandom(Number(seedArg))
 const stores = Number(storesArg)
 const bigShare = Number(bigShareArg)
 const silent = { error: () => {}, warn: () => {}, debug: () => {} }
@@ -38,14 +39,14 @@ async function drive (s: number): Promise<void> {
   for (;;) {
     version++
     report(`I ${s} ${version}`)
-    if (Math.random() < 0.6) {
+    if (random() < 0.6) {
       const v = version
       await store.save(valueFor(s, v, bigShare))
       report(`A ${s} ${v}`)
     } else {
       // dataFn runs at write time and takes the newest version then: never newer than issued.
-      store.delaySave(() => valueFor(s, version, bigShare), Math.floor(Math.random() * 5))
-      await pause(Math.floor(Math.random() * 4))
+      store.delaySave(() => valueFor(s, version, bigShare), Math.floor(random() * 5))
+      await pause(Math.floor(random() * 4))
     }
   }
 }

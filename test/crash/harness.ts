@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { padLetter, padSize } from './model.js'
+import { padLetter, padSize, seededRandom } from './model.js'
 
 // The crash-consistency harness: children save continuously and are SIGKILLed at random moments;
 // after each kill every file must decode and hold the last acknowledged version or a later issued
@@ -25,6 +25,8 @@ export interface CrashOptions {
   readonly maxLifeMs: number
   /** Share of versions that are 0.5..5 MB. */
   readonly bigShare: number
+  /** Seeds every random choice (kill points here, save choices in the children); print it to replay a run. */
+  readonly seed: number
   /** Called for each problem found (the harness goes on, to count them all). */
   readonly onProblem?: (problem: string) => void
 }
@@ -47,16 +49,17 @@ const TEMP = /^\.store-(\d+)\.json\.[0-9a-f]{16}\.tmp$/
 
 interface StoreState { acked: number, issued: number, staleTemps: Set<string> }
 
-async function oneLife (dir: string, states: StoreState[], options: CrashOptions, stats: CrashStats, problem: (p: string) => void): Promise<void> {
-  const child = spawn(process.execPath, [CHILD, dir, String(options.stores), String(options.bigShare), ...states.map((s) => String(s.issued))], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function oneLife (dir: string, states: StoreState[], options: CrashOptions, stats: CrashStats, problem: (p: string) => void, random: () => number): Promise<void> {
+  const childSeed = Math.floor(random() * 2 ** 31)
+  const child = spawn(process.execPath, [CHILD, dir, String(options.stores), String(options.bigShare), String(childSeed), ...states.map((s) => String(s.issued))], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const closed = new Promise<void>((resolve) => child.on('close', () => { resolve() }))
   let timer: NodeJS.Timeout | undefined
   const kill = (): void => { child.kill('SIGKILL') }
   // Some kills during start-up, most while saving (counted from the first acknowledgement).
-  const life = Math.floor(Math.random() * options.maxLifeMs)
-  if (Math.random() < 0.2) timer = setTimeout(kill, life * 4)
+  const life = Math.floor(random() * options.maxLifeMs)
+  if (random() < 0.2) timer = setTimeout(kill, life * 4)
   for await (const line of createInterface({ input: child.stdout })) {
     const [kind, s, v] = line.split(' ')
     if (kind === 'R') continue
@@ -123,12 +126,13 @@ function check (dir: string, states: StoreState[], options: CrashOptions, stats:
 /** Runs the harness; resolves with what it found (problems are collected, not thrown). */
 export async function runCrashHarness (options: CrashOptions): Promise<CrashStats> {
   const stats: CrashStats = { kills: 0, acknowledged: 0, issued: 0, inFlightSurvived: 0, tempsLeftByKill: 0, staleTempsRemoved: 0, problems: [] }
-  const problem = (p: string): void => { stats.problems.push(p); options.onProblem?.(p) }
+  const problem = (p: string): void => { stats.problems.push(`${p} (seed ${options.seed})`); options.onProblem?.(p) }
   await Promise.all(Array.from({ length: options.lanes }, async (_, lane) => {
     const dir = join(options.dir, `lane${lane}`)
     mkdirSync(dir, { recursive: true })
     const states: StoreState[] = Array.from({ length: options.stores }, () => ({ acked: 0, issued: 0, staleTemps: new Set<string>() }))
-    for (let k = 0; k < options.killsPerLane; k++) await oneLife(dir, states, options, stats, problem)
+    const random = seededRandom(options.seed + lane)
+    for (let k = 0; k < options.killsPerLane; k++) await oneLife(dir, states, options, stats, problem, random)
   }))
   return stats
 }

@@ -27,3 +27,20 @@ export function padLetter (v: number): string {
 export function valueFor (s: number, v: number, bigShare?: number): { s: number, v: number, pad: string } {
   return { s, v, pad: padLetter(v).repeat(padSize(s, v, bigShare)) }
 }
+
+/** mulberry32: a seeded PRNG, so a run's random kill points and save choices can be replayed from its seed. */
+export function seededRandom (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** The seed of a run: CRASH_SEED when set (to replay a run), else a fresh one. */
+export function runSeed (): number {
+  const given = process.env['CRASH_SEED']
+  return given === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(given)
+}
