@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['dist/**', 'bench/results/**', 'node_modules/**']
+  ignores: ['dist/**', 'bench/dist/**', 'bench/results/**', 'node_modules/**']
 })

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { WriterPool } from '../src/index.js'
+import { WriterPool } from 'offload-store'
 import { moduleEncoder } from './encoders.js'
 import { evaluateGate, readGateConfig } from './gate.js'
 import { describeMachine } from './machine.js'
@@ -30,6 +30,13 @@ exit code: 0 gate passed, 1 gate failed, 2 usage or input error`
 const WINDOW_MS = 500
 const EXIT_FAIL = 1
 const EXIT_USAGE = 2
+
+// The shipped thresholds sit at the bench package's root: one level up from its compiled dist/, or
+// bench/ beside the repository's dist/ when run from a checkout.
+function defaultGateConfig (): URL {
+  const packaged = new URL('../gate.config.json', import.meta.url)
+  return existsSync(packaged) ? packaged : new URL('../../bench/gate.config.json', import.meta.url)
+}
 
 function usageError (message: string): never {
   console.error(`offload-store-bench: ${message}\n${USAGE}`)
@@ -79,7 +86,7 @@ try {
 } catch (err) {
   usageError(`cannot load --codec ${args.codec}: ${(err as Error).message}`)
 }
-const config = readGateConfig(args.config ?? new URL('../../bench/gate.config.json', import.meta.url))
+const config = readGateConfig(args.config ?? defaultGateConfig())
 const baseline = args.baseline === undefined ? undefined : JSON.parse(readFileSync(args.baseline, 'utf8')) as RunResult
 
 const workDir = mkdtempSync(join(tmpdir(), 'offload-store-bench-'))

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { type Codec, codecs } from '../src/index.js'
+import { type Codec, codecs } from 'offload-store'
 import { benchStateSchema } from './data.js'
 
 // fast-json-stringify is CommonJS; createRequire keeps its types, as workers/encoders.ts does.

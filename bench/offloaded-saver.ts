@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { type Codec, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from '../src/index.js'
+import { type Codec, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
 import type { Saver, WriteSample } from './saver.js'
 
 /** An offload-store {@link Store} behind the {@link Saver} calls, its writes read from `offload-store:write:end`. */

@@ -4,7 +4,26 @@ import type { HandoffResult } from './scenarios/handoff-cost.js'
 import type { KeyedLargeResult } from './scenarios/keyed-large.js'
 import type { LoopLatencyResult } from './scenarios/loop-latency.js'
 import type { ManyStoresResult } from './scenarios/many-stores.js'
-import type { ThroughputResult } from './scenarios/throughput.js'
+
+/** Sequential durable writes of 1 KB: `save()` against the bare fsync loop, in the same run. */
+export interface ThroughputResult {
+  readonly kind: 'throughput'
+  readonly payloadBytes: number
+  readonly rounds: number
+  /** Median over rounds of durable `save()`s per second (each round's rate is 1000 / its median latency). */
+  readonly saveOpsPerSec: number
+  /** Median over rounds of bare open/write/fsync/close/rename/dir-fsync loops per second: the physical limit. */
+  readonly bareOpsPerSec: number
+  /** Median over rounds of the per-round ratio save/bare; the gate reads this. */
+  readonly ratio: number
+  /** Every round's ratio, to show the spread. */
+  readonly roundRatios: readonly number[]
+  /**
+   * Median over rounds of the library's own write algorithm called on the main thread (no worker):
+   * separates its extra steps (mkdir, fchmod) from the cost of the thread hop.
+   */
+  readonly atomicWriteOpsPerSec: number
+}
 
 /** Memory after one scenario, by name. */
 export interface MemoryCheckpoint extends MemoryFigures {

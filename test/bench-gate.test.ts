@@ -2,9 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { evaluateGate, type GateConfig, readGateConfig } from '../bench/gate.js'
 import type { LoopStats } from '../bench/loop-monitor.js'
-import type { RunResult } from '../bench/run-result.js'
+import type { RunResult, ThroughputResult } from '../bench/run-result.js'
 import type { LoopLatencyResult, ModeFigures } from '../bench/scenarios/loop-latency.js'
-import type { ThroughputResult } from '../bench/scenarios/throughput.js'
 
 const config: GateConfig = {
   loopLatency: { appliesTo: { encoders: ['heavy'], maxStateBytes: 200_000 }, maxP99AboveIdleMs: 3, maxP99RatioToInline: 0.2, ratioOnlyWhenInlineAboveIdleMs: 3 },

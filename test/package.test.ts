@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readdirSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -11,24 +11,41 @@ import { tempDir } from './helpers.js'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
-test('the packed tarball installs into a fresh project and works by its package name', { timeout: 120_000 }, () => {
+// Packed with --ignore-scripts: the prepare/prepack builds clean dist/, which the other test files
+// are running from. dist/ is already built by `npm test`; the bench package compiles on its own.
+function pack (cwd: string, dir: string): { filename: string, shipped: string[] } {
+  const packed = execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd, encoding: 'utf8' })
+  const [result] = JSON.parse(packed) as Array<{ filename: string, files: Array<{ path: string }> }>
+  assert.ok(result !== undefined)
+  return { filename: join(dir, result.filename), shipped: result.files.map((f) => f.path) }
+}
+
+test('the store package depends on piscina and fast-json-stringify only; the bench tools are its own package', () => {
+  const store = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, bin?: unknown }
+  assert.deepEqual(Object.keys(store.dependencies).sort(), ['fast-json-stringify', 'piscina'])
+  assert.equal(store.bin, undefined)
+  const bench = JSON.parse(readFileSync(join(root, 'bench', 'package.json'), 'utf8')) as { dependencies: Record<string, string>, peerDependencies: Record<string, string> }
+  assert.deepEqual(Object.keys(bench.dependencies).sort(), ['tinybench', 'write-file-atomic'])
+  assert.deepEqual(Object.keys(bench.peerDependencies), ['offload-store'])
+})
+
+test('both packed tarballs install into a fresh project and work by their package names', { timeout: 180_000 }, () => {
   const dir = tempDir('offload-store-pack-')
-  const packed = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' })
-  const [pack] = JSON.parse(packed) as Array<{ filename: string, files: Array<{ path: string }> }>
-  assert.ok(pack !== undefined)
-  const { filename, files } = pack
-  const shipped = files.map((f) => f.path)
-  assert.ok(shipped.includes('dist/src/index.js'))
-  assert.ok(shipped.includes('dist/workers/writer.js'))
-  assert.ok(shipped.includes('dist/workers/keyed-writer.js'))
-  assert.equal(shipped.filter((path) => path.startsWith('dist/test/') || path.startsWith('test/')).length, 0, 'no tests in the package')
-  assert.ok(shipped.includes('dist/bench/cli.js'), 'the bin ships')
-  assert.ok(!shipped.includes('dist/bench/chart.js'), 'the chart (dev-only vega) does not ship')
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.json')], { stdio: 'pipe' })
+  const store = pack(root, dir)
+  assert.ok(store.shipped.includes('dist/src/index.js'))
+  assert.ok(store.shipped.includes('dist/workers/writer.js'))
+  assert.ok(store.shipped.includes('dist/workers/keyed-writer.js'))
+  assert.equal(store.shipped.filter((path) => /^(dist\/)?(test|bench|examples)\//.test(path)).length, 0, 'no tests, benchmarks or examples in the store package')
+  const bench = pack(join(root, 'bench'), dir)
+  assert.ok(bench.shipped.includes('dist/cli.js'), 'the bin ships')
+  assert.ok(bench.shipped.includes('gate.config.json'), 'the default thresholds ship')
+  assert.ok(!bench.shipped.some((path) => path.startsWith('dist/chart') || path.startsWith('dist/index')), 'the suite driver and its chart (dev-only vega) do not ship')
 
   const project = join(dir, 'project')
   execFileSync('mkdir', ['-p', project])
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module', private: true }))
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, filename)], { cwd: project, stdio: 'pipe' })
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', store.filename, bench.filename], { cwd: project, stdio: 'pipe' })
   writeFileSync(join(project, 'use.mjs'), `
     import { Store, KeyedStore, ShutdownRegistry, codecs } from 'offload-store'
     import { readFileSync } from 'node:fs'

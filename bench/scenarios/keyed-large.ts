@@ -1,7 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { codecs, KeyedStore, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from '../../src/index.js'
+import { codecs, KeyedStore, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
 import { type BenchRecord, generateState } from '../data.js'
 import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'
 import { median, type Spread, spreadOf } from '../percentiles.js'

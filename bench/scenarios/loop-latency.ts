@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { WriterPool } from '../../src/index.js'
+import type { WriterPool } from 'offload-store'
 import type { BenchEncoder } from '../encoders.js'
 import { InlineSaver } from '../inline-saver.js'
 import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { codecs, type WriterPool } from '../../src/index.js'
+import { codecs, type WriterPool } from 'offload-store'
 import { generateState, mutateState } from '../data.js'
 import { type LoopStats, startLoopMonitor } from '../loop-monitor.js'
 import { type MemoryFigures, memorySnapshot } from '../memory.js'

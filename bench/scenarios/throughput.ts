@@ -1,31 +1,12 @@
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Bench } from 'tinybench'
-import { codecs, type WriterPool } from '../../src/index.js'
+import { codecs, type WriterPool } from 'offload-store'
 import { generateState } from '../data.js'
 import { atomicWriteSync } from '../../workers/atomic-write.js'
 import { OffloadedSaver } from '../offloaded-saver.js'
 import { median } from '../percentiles.js'
-
-/** Sequential durable writes of 1 KB: `save()` against the bare fsync loop, in the same run. */
-export interface ThroughputResult {
-  readonly kind: 'throughput'
-  readonly payloadBytes: number
-  readonly rounds: number
-  /** Median over rounds of durable `save()`s per second (each round's rate is 1000 / its median latency). */
-  readonly saveOpsPerSec: number
-  /** Median over rounds of bare open/write/fsync/close/rename/dir-fsync loops per second: the physical limit. */
-  readonly bareOpsPerSec: number
-  /** Median over rounds of the per-round ratio save/bare; the gate reads this. */
-  readonly ratio: number
-  /** Every round's ratio, to show the spread. */
-  readonly roundRatios: readonly number[]
-  /**
-   * Median over rounds of the library's own write algorithm called on the main thread (no worker):
-   * separates its extra steps (mkdir, fchmod) from the cost of the thread hop.
-   */
-  readonly atomicWriteOpsPerSec: number
-}
+import type { ThroughputResult } from '../run-result.js'
 
 /** Options of {@link runThroughput}. */
 export interface ThroughputOptions {
