@@ -20,7 +20,7 @@ export interface Settings {
   readonly hubName: string
 }
 
-export const defaultSettings: Settings = { pairingEnabled: true, hubName: 'hub' }
+const defaultSettings: Settings = { pairingEnabled: true, hubName: 'hub' }
 
 /** What both a KeyedStore and a plain Map offer, so `SAVES=off` swaps one for the other. */
 interface PairingTable {

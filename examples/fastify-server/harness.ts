@@ -10,7 +10,7 @@ import type { Pairing, PairingInput } from './app.js'
 
 const SERVER = new URL('./server.js', import.meta.url)
 
-export interface Exit {
+interface Exit {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
 }
