@@ -5,7 +5,7 @@ import type { KeyedOp } from './protocol.js'
 // Pure and stateless: the main thread reads a store's files with it (load), and the keyed writer
 // builds its mirror from the same bytes with it. Neither side may disagree with the other.
 //
-// Format 2 (written since 0.2.0):
+// Format 2 (the one this version writes):
 //
 //   magic  "\x89OSJRNL" + version byte 0x02            (8 bytes)
 //   record [u32 LE payload length][u32 LE CRC-32 of payload][u32 LE CRC-32 of the 8 bytes before]
@@ -62,6 +62,8 @@ export interface ParsedJournal {
   /** The snapshot the journal was started for. */
   readonly header: SnapshotId
   readonly records: readonly JournalRecord[]
+  /** Where the records after the header start. */
+  readonly recordsStart: number
   /** Where the records that verified end: a torn tail after it is dropped before the next append. */
   readonly validBytes: number
   /** The file's length as read. */
@@ -170,6 +172,7 @@ export function parseJournal (bytes: Uint8Array): ParsedJournal | undefined {
 
 function parseCurrent (view: Buffer, zerosFrom: number): ParsedJournal {
   let header: SnapshotId | undefined
+  let recordsStart = 0
   const records: JournalRecord[] = []
   let offset = JOURNAL_PREAMBLE
   while (offset < view.byteLength) {
@@ -184,16 +187,21 @@ function parseCurrent (view: Buffer, zerosFrom: number): ParsedJournal {
     if (crc32(payload) !== view.readUInt32LE(offset + 4)) {
       throw new JournalCorruptError(`the journal record at byte ${offset} fails its checksum`)
     }
-    if (header === undefined) header = headerOf(payload, offset)
-    else records.push(recordOf(payload, offset))
+    if (header === undefined) {
+      header = headerOf(payload, offset)
+      recordsStart = end
+    } else {
+      records.push(recordOf(payload, offset))
+    }
     offset = end
   }
   if (header === undefined) throw new JournalCorruptError('the journal has no complete header record')
-  return { version: 2, header, records, validBytes: offset, totalBytes: view.byteLength }
+  return { version: 2, header, records, recordsStart, validBytes: offset, totalBytes: view.byteLength }
 }
 
 function parseLegacy (view: Buffer, zerosFrom: number): ParsedJournal {
   let header: SnapshotId | undefined
+  let recordsStart = 0
   const records: JournalRecord[] = []
   let offset = 0
   while (offset < view.byteLength) {
@@ -206,12 +214,16 @@ function parseLegacy (view: Buffer, zerosFrom: number): ParsedJournal {
       if (end >= zerosFrom) break
       throw new JournalCorruptError(`the 0.1.0-format journal record at byte ${offset} fails its checksum and is not the last record`)
     }
-    if (header === undefined) header = headerOf(payload, offset)
-    else records.push(legacyRecordOf(payload, offset))
+    if (header === undefined) {
+      header = headerOf(payload, offset)
+      recordsStart = end
+    } else {
+      records.push(legacyRecordOf(payload, offset))
+    }
     offset = end
   }
   if (header === undefined) throw new JournalCorruptError('the file beside the store is not a journal this version can read')
-  return { version: 1, header, records, validBytes: offset, totalBytes: view.byteLength }
+  return { version: 1, header, records, recordsStart, validBytes: offset, totalBytes: view.byteLength }
 }
 
 function sameSnapshot (a: SnapshotId | undefined, b: SnapshotId | undefined): boolean {
@@ -244,8 +256,7 @@ export function readJournalOver (snapshot: SnapshotId | undefined, journal: Pars
     if (record.kind === 'change') { changes.push(record.ops); lastChange = index }
   })
   if (sameSnapshot(journal.header, snapshot)) {
-    const recordBytes = journal.validBytes - (journal.version === 2 ? JOURNAL_PREAMBLE : 0)
-    return { use: 'replay', journal, changes, recordBytes }
+    return { use: 'replay', journal, changes, recordBytes: journal.validBytes - journal.recordsStart }
   }
   // A compaction appends {"next": id} before renaming the snapshot `id` in: every change before
   // that record is in that snapshot. A journal naming the snapshot on disk after its last change
