@@ -2,15 +2,16 @@ import { performance } from 'node:perf_hooks'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
 import { isJsonCodec } from './codecs.js'
-import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreStateError } from './errors.js'
+import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreInvalidOptionError, StoreReadError, StoreStateError, StoreWriteError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
+import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
 import type { Logger } from './logger.js'
 import { releasePath } from './path-claims.js'
 import { PinnedWorker } from './pinned-worker.js'
 import { quarantine } from './quarantine.js'
 import { type StoreStats, WriteStats } from './stats.js'
 import { kPinnedWorker } from './symbols.js'
-import type { JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase } from './protocol.js'
+import type { CodecSpec, JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase } from './protocol.js'
 import { failureFromRejection, failureFromResult, isPermanent, rebuildError } from './write-outcome.js'
 import { WriteScheduler } from './write-scheduler.js'
 
@@ -32,7 +33,7 @@ export interface KeyedStoreOptions<V> extends BaseStoreOptions<Record<string, V>
    * @defaultValue false
    */
   readonly journal?: boolean | JournalOptions
-  /** Milliseconds one write may take before the pinned worker is terminated. @defaultValue 60000 */
+  /** Milliseconds one write, or the worker's part of a load, may take before the pinned worker is terminated. @defaultValue 60000 */
   readonly writeTimeout?: number
   /** Heap limits for the pinned worker. */
   readonly resourceLimits?: ResourceLimits
@@ -64,17 +65,16 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #stats: WriteStats
   readonly #delayMs: number
   readonly #checkJson: boolean
+  readonly #spec: CodecSpec
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
   readonly #scheduler: WriteScheduler<null>
-  readonly #data = new Map<K, V>()
+  #data = new Map<K, V>()
   // Changes since the last acknowledged write, newest position last (as #data orders keys).
   #dirty = new Map<string, Change<V>>()
   // Keys deleted since the last acknowledged write: a re-set one must move to the end, as in #data.
   #reinserted = new Set<string>()
   // The worker generation whose mirror equals the last acknowledged state (0: none does).
   #syncedGeneration = 0
-  // True once the file is known to hold the last acknowledged state (after load() or a write).
-  #diskIsAcknowledged = false
   #loaded = false
   #closed = false
   #closing: Promise<void> | undefined
@@ -94,6 +94,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#onCorrupt = base.onCorrupt
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec)
+    this.#spec = base.codec.spec
     this.#stats = new WriteStats(base.name, base.path)
     const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: base.durability, codec: base.codec.spec, journal: journalSettings }
     this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
@@ -144,10 +145,15 @@ export class KeyedStore<K extends string = string, V = unknown> {
   /**
    * Sets `key` and schedules a debounced write. The value is captured when the write starts: mutate
    * a stored object only through another `set()`, or the change is not seen.
+   * @throws `ERR_STORE_STATE` before {@link KeyedStore.load}; `ERR_STORE_INVALID_OPTION` for a key
+   * that is not a string or a value that is `undefined` (use `delete()`).
    */
   set (key: K, value: V): this {
     this.#assertOpen()
-    if (typeof key !== 'string') throw new TypeError(`KeyedStore keys are strings, got ${typeof key}`)
+    if (typeof key !== 'string') throw new StoreInvalidOptionError(`KeyedStore keys are strings, got ${typeof key}`, this.#context())
+    // A file cannot hold undefined: it would reload as absent, or as null from a journal.
+    if (value === undefined) throw new StoreInvalidOptionError(`set(${JSON.stringify(key)}, undefined): a stored value cannot be undefined (a file would reload it as absent, or as null); use delete() to remove an entry`, this.#context())
+    this.#assertLoaded('set()')
     if (this.#dirty.get(key) === DELETED) {
       // Deleted and set again in one window: the key moves to the end in #data, so in the file too.
       this.#dirty.delete(key)
@@ -159,23 +165,30 @@ export class KeyedStore<K extends string = string, V = unknown> {
     return this
   }
 
-  /** Deletes `key` and schedules a debounced write; false when it was not there. */
+  /** Deletes `key` and schedules a debounced write; false when it was not there. @throws `ERR_STORE_STATE` before {@link KeyedStore.load}. */
   delete (key: K): boolean {
     this.#assertOpen()
+    this.#assertLoaded('delete()')
     if (!this.#data.delete(key)) return false
     this.#dirty.set(key, DELETED)
     this.#scheduler.schedule(null, this.#delayMs)
     return true
   }
 
-  /** Deletes every entry and schedules a debounced write. */
+  /** Deletes every entry and schedules a debounced write. @throws `ERR_STORE_STATE` before {@link KeyedStore.load}. */
   clear (): void {
+    this.#assertOpen()
+    this.#assertLoaded('clear()')
     for (const key of [...this.#data.keys()]) this.delete(key)
   }
 
   /**
-   * Reads the file (snapshot, then journal) in the worker, which keeps it as its mirror; the
-   * entries replace this store's contents. Must come before any change.
+   * Reads the file (snapshot, then journal) and decodes it on this thread, as `Store.load()` does,
+   * while the pinned worker builds its mirror from a copy of the same bytes; the entries replace
+   * this store's contents. Must come before any change. Never writes (a quarantine only renames).
+   * @throws `ERR_STORE_DECODE` for a file or journal that cannot be decoded, or a journal that
+   * extends another snapshot; `ERR_STORE_READ` for an unreadable file or a journal this process
+   * must not trust; `ERR_STORE_STATE` after unsaved changes.
    */
   async load (): Promise<ReadonlyMap<K, V>> {
     this.#assertOpen()
@@ -195,29 +208,45 @@ export class KeyedStore<K extends string = string, V = unknown> {
   }
 
   async #load (): Promise<ReadonlyMap<K, V>> {
+    const context = this.#context()
+    const files = await readKeyedFiles(this.#path, context)
+    const state = await decodeKeyedFiles(this.#spec, files, context)
+    // The worker builds its mirror from the same bytes, after this thread decoded them (the two
+    // would only compete for the CPU): no entry ever crosses back by structured clone, which a
+    // deeply nested value could not.
     const generation = this.#worker.ensureStarted()
-    let response: KeyedResponse
+    // Moved, not copied, when nothing decoded from them can still point into their memory.
+    const movable = this.#checkJson
+    const snapshot = files.snapshot === undefined ? undefined : ownBytes(files.snapshot, movable)
+    const journal = files.journal === undefined ? undefined : ownBytes(files.journal, true)
+    let dispatched
     try {
-      response = await this.#worker.request({ type: 'load' }).response
+      dispatched = this.#worker.request({ type: 'load', snapshot, journal }, [snapshot?.buffer, journal?.buffer].filter((b) => b !== undefined), 'load')
     } catch (err) {
-      throw new StoreReadError(`the worker died while loading (${(err as Error).message})`, this.#context(err))
+      throw new StoreReadError(`could not hand the file to the worker (${(err as Error).message})`, this.#context(err))
     }
-    switch (response.type) {
-      case 'loaded':
-        this.#data.clear()
-        for (const [key, value] of response.entries ?? []) this.#data.set(key as K, value as V)
-        this.#syncedGeneration = generation
-        this.#diskIsAcknowledged = true
-        this.#loaded = true
-        return this.#data
-      case 'load-failed': {
-        const cause = rebuildError(response.cause)
-        const message = `${response.message}: ${cause.message}`
-        throw response.stage === 'decode' ? new StoreDecodeError(message, this.#context(cause)) : new StoreReadError(message, this.#context(cause))
-      }
-      default:
-        throw new Error(`unexpected answer ${JSON.stringify((response as { type: unknown }).type)} to load: this should not happen`)
-    }
+    // The worker's answer is not awaited: the entries are known, and its queue runs the next write
+    // after this load. Should it fail, the next write rebuilds the mirror from the files.
+    dispatched.response.then((response) => {
+      if (response.type === 'loaded') return
+      const cause = 'cause' in response ? rebuildError(response.cause) : undefined
+      this.#mirrorFailed(generation, new StoreReadError(`the worker could not build its mirror: ${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`, this.#context(cause)))
+    }, (err: unknown) => {
+      this.#mirrorFailed(generation, new StoreReadError(`the worker did not finish loading (${(err as Error).message})`, this.#context(err)))
+    })
+    const ignored = state.ignoredJournal
+    if (ignored?.why === 'empty') this.#logger.warn({ store: this.#name, path: this.#path }, ignored.message)
+    else if (ignored !== undefined) this.#logger.debug({ store: this.#name, path: this.#path }, ignored.message)
+    this.#data = state.entries as Map<K, V>
+    this.#syncedGeneration = generation
+    this.#loaded = true
+    return this.#data
+  }
+
+  #mirrorFailed (generation: number, err: StoreReadError): void {
+    if (this.#syncedGeneration === generation) this.#syncedGeneration = 0
+    if (this.#closed) return // close() stopped the worker: nothing is left to rebuild
+    this.#logger.error({ store: this.#name, path: this.#path, err }, 'the pinned worker could not load the file; the next write rebuilds its mirror from the file')
   }
 
   /** @internal The pinned worker, for tests that replace it. */
@@ -282,27 +311,24 @@ export class KeyedStore<K extends string = string, V = unknown> {
   async #send (taken: Taken<V>): Promise<void> {
     const generation = this.#worker.ensureStarted()
     const checkStart = performance.now()
-    const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : this.#diskIsAcknowledged ? 'disk' : 'full'
-    // Without a known base (no load(), no write yet), the file must become exactly this map: send it whole, once.
-    const entries = base === 'full' ? [...this.#data] : undefined
+    // A replaced worker, or one whose last write failed, rebuilds its mirror from the files first.
+    const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : 'disk'
     const ops: KeyedOp[] = []
     for (const key of taken.reinserted) ops.push([key])
     for (const [key, change] of taken.changes) {
       if (change === DELETED) {
         ops.push([key])
       } else {
-        // A full send checks every value below, these included: check each value once.
-        if (entries === undefined) this.#checkValue(key, change)
+        this.#checkValue(key, change)
         ops.push([key, change])
       }
     }
-    if (entries !== undefined) for (const [key, value] of entries) this.#checkValue(key, value)
     const checkMs = performance.now() - checkStart
     this.#stats.started()
     const start = performance.now()
     let dispatched
     try {
-      dispatched = this.#worker.request({ type: 'write', base, entries, ops })
+      dispatched = this.#worker.request({ type: 'write', base, ops })
     } catch (err) {
       throw failureFromRejection(err, this.#context())
     }
@@ -312,6 +338,10 @@ export class KeyedStore<K extends string = string, V = unknown> {
     } catch (err) {
       throw failureFromRejection(err, this.#context())
     }
+    if (response.type === 'failed') {
+      this.#syncedGeneration = 0
+      throw new StoreWriteError(`the worker failed to write: ${response.message}`, this.#context(rebuildError(response.cause)))
+    }
     if (response.type !== 'written') throw new Error(`unexpected answer ${JSON.stringify(response.type)} to write: this should not happen`)
     const result = response.result
     if (!result.ok) {
@@ -320,7 +350,6 @@ export class KeyedStore<K extends string = string, V = unknown> {
       throw failureFromResult(result, this.#context())
     }
     this.#syncedGeneration = generation
-    this.#diskIsAcknowledged = true
     this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: checkMs + dispatched.postMs, checkMs, totalMs: performance.now() - start }, false)
   }
 
@@ -335,6 +364,18 @@ export class KeyedStore<K extends string = string, V = unknown> {
   #assertOpen (): void {
     if (this.#closed) throw new StoreClosedError('the store is closed', this.#context())
   }
+
+  // A change before load() would make the next write replace the file's entries with this map alone.
+  #assertLoaded (what: string): void {
+    if (!this.#loaded) throw new StoreStateError(`${what} before load(): the file may hold entries a write would replace; call load() first`, this.#context())
+  }
+}
+
+// Bytes that can be transferred: a Buffer that owns its whole ArrayBuffer when `movable`, else a copy.
+function ownBytes (bytes: Buffer, movable: boolean): Uint8Array<ArrayBuffer> {
+  const buffer = bytes.buffer
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength
+  return movable && whole && buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(bytes)
 }
 
 function resolveJournal (journal: boolean | JournalOptions | undefined): JournalSettings | undefined {

@@ -21,6 +21,25 @@ export interface Dispatched<R> {
 /** A request without its `id`, for each member of a union of requests. */
 export type WithoutId<Q> = Q extends unknown ? Omit<Q, 'id'> : never
 
+// A flag a worker started from a file refuses although its parent accepted it: it only applies to
+// code given as a string (--eval, --print, stdin), which a worker started from a file is not.
+const STRING_INPUT_ONLY = new Set(['--input-type'])
+
+/**
+ * The parent's execArgv without the flags a file-started worker rejects, so the pinned worker starts
+ * under whatever flags the user's process has (loaders, --require, --enable-source-maps kept).
+ */
+export function workerExecArgv (execArgv: readonly string[]): string[] {
+  const kept: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] ?? ''
+    const name = arg.split('=', 1)[0] ?? ''
+    if (!STRING_INPUT_ONLY.has(name)) { kept.push(arg); continue }
+    if (!arg.includes('=')) i++ // its value is the next argument
+  }
+  return kept
+}
+
 interface Outstanding<R> {
   readonly resolve: (response: R) => void
   readonly reject: (err: Error) => void
@@ -63,14 +82,17 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     return this.#generation
   }
 
-  /** Sends a request (its `id` is assigned here) and returns its answer with the main-thread cost of posting it. */
-  request (message: WithoutId<Q>, transferList?: readonly TransferListItem[]): Dispatched<R> {
+  /**
+   * Sends a request (its `id` is assigned here) and returns its answer with the main-thread cost of
+   * posting it; `what` names the request in the timeout's message ("the load took longer ...").
+   */
+  request (message: WithoutId<Q>, transferList?: readonly TransferListItem[], what = 'write'): Dispatched<R> {
     const worker = this.#start()
     const id = this.#nextId++
     const response = new Promise<R>((resolve, reject) => {
       const timeout = this.#options.timeoutMs
       const timer = timeout > 0
-        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)) }, timeout)
+        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(`the ${what} took longer than writeTimeout (${timeout} ms); its worker was terminated`)) }, timeout)
         : undefined
       timer?.unref()
       this.#outstanding.set(id, { resolve, reject, timer })
@@ -98,6 +120,7 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     if (this.#worker !== undefined) return this.#worker
     const worker = new Worker(this.#url, {
       workerData: this.#workerData,
+      execArgv: workerExecArgv(process.execArgv),
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits })
     })
     this.#generation++

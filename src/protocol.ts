@@ -86,24 +86,25 @@ export interface KeyedWorkerConfig {
 
 /**
  * How the worker's mirror relates to the state the main thread last had acknowledged: `mirror`
- * (it is that state), `disk` (rebuild it from the file, which is that state), `full` (replace it with
- * the entries sent along).
+ * (it is that state) or `disk` (rebuild it from the files, which hold that state).
  */
-export type MirrorBase = 'mirror' | 'disk' | 'full'
+export type MirrorBase = 'mirror' | 'disk'
 
 /** A request to the keyed writer. */
 export type KeyedRequest =
-  | { readonly type: 'load', readonly id: number }
+  /** Build the mirror from these bytes of the snapshot and the journal (undefined: no such file), as the main thread read them. */
+  | { readonly type: 'load', readonly id: number, readonly snapshot: Uint8Array | undefined, readonly journal: Uint8Array | undefined }
   | {
     readonly type: 'write'
     readonly id: number
     readonly base: MirrorBase
-    readonly entries: ReadonlyArray<readonly [string, unknown]> | undefined
     readonly ops: readonly KeyedOp[]
   }
 
 /** The keyed writer's answer to the request with the same `id`. */
 export type KeyedResponse =
-  | { readonly type: 'loaded', readonly id: number, readonly entries: Array<[string, unknown]> | undefined }
+  | { readonly type: 'loaded', readonly id: number }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
   | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }
+  /** Handling or answering the request threw: every request gets an answer, this one at once. */
+  | { readonly type: 'failed', readonly id: number, readonly message: string, readonly cause: SerializedError }

@@ -1,177 +1,165 @@
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
-import { crc32 } from 'node:zlib'
-import type { KeyedOp } from '../src/protocol.js'
-import { syncDirectory } from './atomic-write.js'
+import { encodeChangeRecord, encodeJournalStart, journalFileProblem, type SnapshotId } from '../src/journal-format.js'
+import type { CodecSpec, Durability, KeyedOp } from '../src/protocol.js'
+import { syncDirectory, tempPathFor } from './atomic-write.js'
 
-// The journal is a sidecar file of records:
-//
-//   [u32 LE payload length][u32 LE CRC-32 of payload][payload: UTF-8 JSON]
-//
-// The first record is a header, {"snapshot":{"bytes":N,"crc":C}}, naming the exact snapshot the
-// journal extends. Every later record is one save's changes, an array of ops: ["key"] deletes,
-// ["key", value] sets. A save appends one record and fsyncs: one write and one fsync instead of
-// rewriting the whole file. Load replays the records over the snapshot, in order.
-//
-// Compaction writes a new snapshot (atomically, durably), then empties the journal and writes a new
-// header. A crash between the two leaves a journal whose header names the old snapshot: it is
-// ignored, since the new snapshot already holds all of it (replaying it would rewind keys that
-// later changes overwrote). Only the last record can be torn by a crash mid-append: it is ignored
-// and cut off before the next append. A damaged record anywhere else is corruption and is reported.
+// The keyed writer's side of the journal: creating one, reopening one it has read, appending, and
+// encoding a save's changes with the store's codec. The format itself is in src/journal-format.ts.
 
-const HEADER = 8
+/** The journal file at a store's journal path is one this process must not trust (planted by someone else). */
+export class UntrustedJournalError extends Error {}
 
-/** Identifies a snapshot's exact bytes. */
-export interface SnapshotId {
-  readonly bytes: number
-  readonly crc: number
-}
-
-/** The identity of snapshot bytes. */
-export function snapshotIdOf (data: string | Uint8Array): SnapshotId {
-  return { bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, crc: crc32(data) }
-}
-
-/** The journal path for a store file. */
-export function journalPathFor (path: string): string {
-  return `${path}.journal`
-}
-
-/** Raised when a record other than the last one is damaged: that is corruption, not a torn append. */
-export class JournalCorruptError extends Error {}
-
-function frame (payload: Buffer): Buffer {
-  const record = Buffer.allocUnsafe(HEADER + payload.byteLength)
-  record.writeUInt32LE(payload.byteLength, 0)
-  record.writeUInt32LE(crc32(payload), 4)
-  payload.copy(record, HEADER)
-  return record
-}
-
-/** Encodes one record of ops. */
-export function encodeRecord (ops: readonly KeyedOp[]): Buffer {
-  return frame(Buffer.from(JSON.stringify(ops)))
-}
-
-/** Encodes the header record that ties a journal to one snapshot. */
-export function encodeHeader (snapshot: SnapshotId): Buffer {
-  return frame(Buffer.from(JSON.stringify({ snapshot })))
-}
-
-/** What a journal holds for a given snapshot. */
-export interface JournalContents {
-  /** The records to replay, in order; empty when the journal belongs to another snapshot. */
-  readonly records: KeyedOp[][]
-  /** Length of the valid prefix worth keeping; 0 when the journal must start over. */
-  readonly validBytes: number
-  /** The file's length on disk. */
-  readonly totalBytes: number
-}
-
-/** Reads the journal that extends `snapshot` (undefined: no snapshot file). */
-export function readJournal (path: string, snapshot: SnapshotId | undefined): JournalContents {
-  let bytes: Buffer
+/** Opens `path` for reading or appending without following a symlink, and refuses a file it must not trust. */
+function openTrusted (path: string, flags: number): number {
+  let fd: number
   try {
-    bytes = readFileSync(path)
+    fd = openSync(path, flags | constants.O_NOFOLLOW)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], validBytes: 0, totalBytes: 0 }
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UntrustedJournalError(`${path} is a symbolic link; a journal is never followed`)
     throw err
   }
-  const payloads: Buffer[] = []
-  let offset = 0
-  while (offset < bytes.byteLength) {
-    const remaining = bytes.byteLength - offset
-    if (remaining < HEADER) break // torn header of the last record
-    const length = bytes.readUInt32LE(offset)
-    if (length > remaining - HEADER) break // torn payload of the last record
-    const payload = bytes.subarray(offset + HEADER, offset + HEADER + length)
-    if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) {
-      // A bad checksum on the last record is a torn append (not all its pages reached the disk);
-      // anywhere else, records after it were acknowledged, so this is damage we must not hide.
-      if (offset + HEADER + length === bytes.byteLength) break
-      throw new JournalCorruptError(`journal record at byte ${offset} fails its checksum and is not the last record`)
-    }
-    payloads.push(payload)
-    offset += HEADER + length
+  const problem = journalFileProblem(fstatSync(fd), process.geteuid?.())
+  if (problem !== undefined) {
+    closeSync(fd)
+    throw new UntrustedJournalError(`${path} ${problem}; it was not created by this store, so it is neither read nor written`)
   }
-  const [first, ...rest] = payloads
-  const header = first === undefined ? undefined : JSON.parse(first.toString('utf8')) as { snapshot?: SnapshotId }
-  const matches = header?.snapshot !== undefined && snapshot !== undefined &&
-    header.snapshot.bytes === snapshot.bytes && header.snapshot.crc === snapshot.crc
-  if (!matches) return { records: [], validBytes: 0, totalBytes: bytes.byteLength }
-  return { records: rest.map((payload) => JSON.parse(payload.toString('utf8')) as KeyedOp[]), validBytes: offset, totalBytes: bytes.byteLength }
+  return fd
 }
 
-/** Applies ops in order to a mirror. */
-export function applyOps (mirror: Map<string, unknown>, ops: readonly KeyedOp[]): void {
-  for (const op of ops) {
-    if (op.length === 1) mirror.delete(op[0])
-    else mirror.set(op[0], op[1])
+/** The journal's bytes, or undefined when there is none; refuses a file this process must not trust. */
+export function readJournalFile (path: string): Buffer | undefined {
+  let fd: number
+  try {
+    fd = openTrusted(path, constants.O_RDONLY)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    return readFileSync(fd)
+  } finally {
+    closeSync(fd)
   }
 }
 
-function writeAll (fd: number, data: Buffer): void {
+function writeAllAt (fd: number, data: Uint8Array, position: number): void {
   let offset = 0
-  while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset)
+  while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset, position + offset)
 }
 
-/** An open journal that extends one snapshot: appends records durably; starts over after a compaction. */
+/** An open journal that extends one snapshot; appends records durably at the end it knows. */
 export class JournalWriter {
-  readonly #fsync: boolean
   readonly #fd: number
+  readonly #fsync: boolean
   #size: number
-  #headerBytes = 0
+
+  private constructor (fd: number, size: number, fsync: boolean) {
+    this.#fd = fd
+    this.#size = size
+    this.#fsync = fsync
+  }
 
   /**
-   * Opens (creating if needed) the journal for `snapshot`, keeping its first `validBytes` (the
-   * records that extend it) and cutting off the rest: a torn tail, or a journal of another snapshot.
+   * Creates a journal for `snapshot` (holding `records` after its header) as the data file is
+   * created: an exclusive temp file with an unpredictable name, mode set before any byte, written,
+   * fsynced, renamed over `path` (replacing whatever was there, never writing through it).
    */
-  constructor (path: string, mode: number, fsync: boolean, snapshot: SnapshotId, validBytes: number) {
-    this.#fsync = fsync
-    this.#fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, mode)
+  static create (path: string, mode: number, durability: Durability, snapshot: SnapshotId, records: readonly Buffer[] = []): JournalWriter {
+    const temp = tempPathFor(path)
+    const fd = openSync(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode)
+    let renamed = false
     try {
-      fchmodSync(this.#fd, mode)
-      const created = fstatSync(this.#fd).size === 0
-      this.#size = validBytes
-      this.#headerBytes = encodeHeader(snapshot).byteLength
-      if (validBytes === 0) this.reset(snapshot)
-      else if (fstatSync(this.#fd).size > validBytes) this.#truncate(validBytes)
-      // A journal created just now exists only once its directory entry is durable.
-      if (created && fsync) syncDirectory(dirname(path))
+      fchmodSync(fd, mode)
+      const start = Buffer.concat([encodeJournalStart(snapshot), ...records])
+      writeAllAt(fd, start, 0)
+      if (durability !== 'none') fsyncSync(fd)
+      renameSync(temp, path)
+      renamed = true
+      if (durability === 'full') syncDirectory(dirname(path))
+      return new JournalWriter(fd, start.byteLength, durability !== 'none')
     } catch (err) {
-      closeSync(this.#fd)
+      closeSync(fd)
+      if (!renamed) try { unlinkSync(temp) } catch {}
       throw err
     }
   }
 
-  /** Bytes of change records in the journal (the header not counted): what compaction would fold in. */
-  get recordBytes (): number {
-    return this.#size - this.#headerBytes
+  /**
+   * Reopens the journal this worker read, after checking it is still a file of its own and still
+   * `minBytes` to `maxBytes` long (else someone changed it since), and cuts off the torn tail
+   * after `validBytes`, so the next record follows the last one that verified.
+   */
+  static reopen (path: string, durability: Durability, validBytes: number, minBytes: number, maxBytes: number): JournalWriter {
+    const fd = openTrusted(path, constants.O_RDWR)
+    try {
+      const size = fstatSync(fd).size
+      if (size < minBytes || size > maxBytes) throw new UntrustedJournalError(`${path} is ${size} bytes, not the ${minBytes === maxBytes ? minBytes : `${minBytes} to ${maxBytes}`} it had when it was read: it changed under the store`)
+      if (size > validBytes) {
+        ftruncateSync(fd, validBytes)
+        if (durability !== 'none') fsyncSync(fd)
+      }
+      return new JournalWriter(fd, validBytes, durability !== 'none')
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
   }
 
-  /** Appends one record and fsyncs. On failure the caller must close this writer and start over. */
+  /** The journal's length: where the next record goes. */
+  get size (): number {
+    return this.#size
+  }
+
+  /** Appends one record and fsyncs. On failure the caller must close this writer and never fsync it again. */
   append (record: Buffer): void {
-    writeAll(this.#fd, record)
+    writeAllAt(this.#fd, record, this.#size)
     if (this.#fsync) fsyncSync(this.#fd)
     this.#size += record.byteLength
   }
 
-  /** Starts the journal over for `snapshot`, once that snapshot is durable. */
-  reset (snapshot: SnapshotId): void {
-    ftruncateSync(this.#fd, 0)
-    const header = encodeHeader(snapshot)
-    writeAll(this.#fd, header)
-    if (this.#fsync) fsyncSync(this.#fd)
-    this.#size = this.#headerBytes = header.byteLength
-  }
-
   /** Closes the descriptor. */
   close (): void {
-    closeSync(this.#fd)
+    try { closeSync(this.#fd) } catch {}
   }
+}
 
-  #truncate (length: number): void {
-    ftruncateSync(this.#fd, length)
-    if (this.#fsync) fsyncSync(this.#fd)
+// fast-json-stringify is CommonJS and pulls in ajv: loaded on the first schema journal only.
+const require = createRequire(import.meta.url)
+type Serialize = (value: unknown) => string
+const serializers = new Map<string, Serialize>()
+
+function setsSerializer (spec: CodecSpec): Serialize {
+  switch (spec.kind) {
+    case 'json': return (sets) => JSON.stringify(sets)
+    case 'schema': {
+      let serialize = serializers.get(spec.id)
+      if (serialize === undefined) {
+        // A record holds only the entries one save set, so the root's `required` cannot apply;
+        // every entry is still encoded by its own sub-schema, exactly as in a snapshot.
+        const { required: _required, ...root } = spec.schema as { required?: unknown }
+        const fastJson = require('fast-json-stringify') as typeof import('fast-json-stringify').default
+        serialize = fastJson(root, { largeArrayMechanism: spec.largeArrayMechanism, largeArraySize: spec.largeArraySize }) as Serialize
+        serializers.set(spec.id, serialize)
+      }
+      return serialize
+    }
+    default:
+      throw new Error(`a journal needs a JSON codec, not ${spec.kind}: this should not happen`)
   }
+}
+
+/** Encodes one save's ops as a journal record, the entries set being encoded by the store's codec. */
+export function encodeOps (spec: CodecSpec, ops: readonly KeyedOp[]): Buffer {
+  const deletes: string[] = []
+  // No prototype: a key such as "__proto__" is an entry like any other.
+  const sets = Object.create(null) as Record<string, unknown>
+  for (const op of ops) {
+    if (op.length === 1) deletes.push(op[0])
+    else sets[op[0]] = op[1]
+  }
+  const json = setsSerializer(spec)(sets)
+  if (typeof json !== 'string') throw new TypeError(`the codec encoded a journal record as ${typeof json}, not JSON text`)
+  return encodeChangeRecord(deletes, json)
 }

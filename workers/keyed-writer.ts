@@ -2,27 +2,58 @@ import { readFileSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
+import {
+  applyOps,
+  encodeNextRecord,
+  entriesOfDecoded,
+  JournalCorruptError,
+  journalPathFor,
+  parseJournal,
+  readJournalOver,
+  type SnapshotId,
+  snapshotIdOf
+} from '../src/journal-format.js'
 import type { KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
-import { syncDirectory } from './atomic-write.js'
-import { decode } from './encoders.js'
-import { applyOps, encodeRecord, journalPathFor, JournalWriter, readJournal, type SnapshotId, snapshotIdOf } from './journal.js'
+import { atomicWriteSync, DirectorySyncError, syncDirectory } from './atomic-write.js'
+import { decode, encode } from './encoders.js'
+import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from './journal.js'
 import { serializeError } from './serialize-error.js'
-import { encodeAndWrite } from './writer.js'
 
 // The pinned worker of one KeyedStore. It keeps a mirror of the state the main thread last had
 // acknowledged, so the main thread sends only what changed; it applies the changes, then either
 // appends them to the journal or encodes the whole mirror and writes it atomically (a snapshot).
+//
+// A compaction (any snapshot written while a journal exists) goes: append {"next": new snapshot}
+// to the journal, rename the new snapshot in, start a new journal for it (by rename too). A crash
+// at any point leaves files that load as the last acknowledged state (src/journal-format.ts).
 
 const config = workerData as KeyedWorkerConfig
-const port = parentPort
-if (port === null) throw new Error('keyed-writer must run as a worker thread')
-const fsync = config.durability !== 'none'
+const port = parentPort ?? notAWorker()
+
+function notAWorker (): never {
+  throw new Error('keyed-writer must run as a worker thread')
+}
 const journalPath = journalPathFor(config.path)
 
+/** What is at the journal path, as this worker last read or left it. */
+type OnDisk =
+  | { readonly kind: 'absent' }
+  /** Holds nothing the snapshot lacks: replaced by a fresh journal before anything relies on it. */
+  | { readonly kind: 'ignored' }
+  /** Extends `snapshot` in the current format; its length is within [minBytes, maxBytes] and verified up to validBytes. */
+  | { readonly kind: 'current', readonly validBytes: number, readonly minBytes: number, readonly maxBytes: number }
+  /** Extends `snapshot` in the 0.1.0 format: rewritten in the current format (same changes) before any append. */
+  | { readonly kind: 'legacy', readonly changes: ReadonlyArray<readonly KeyedOp[]> }
+
 let mirror: Map<string, unknown> | undefined
-let journal: JournalWriter | undefined
-// The snapshot on disk that the journal extends; undefined until one is known to exist.
+// The snapshot on disk that the journal extends; undefined while there is no snapshot file.
 let snapshot: SnapshotId | undefined
+let onDisk: OnDisk = { kind: 'absent' }
+let writer: JournalWriter | undefined
+// Bytes of change records in the journal: what a compaction would fold in.
+let recordBytes = 0
+// Set after a failed append: the next write is a snapshot, whatever the journal's size.
+let mustSnapshot = false
 
 class LoadFailure extends Error {
   constructor (readonly stage: 'read' | 'decode', readonly original: unknown) {
@@ -30,169 +61,254 @@ class LoadFailure extends Error {
   }
 }
 
-function readSnapshot (): Buffer | undefined {
-  try {
-    return readFileSync(config.path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new LoadFailure('read', err)
-  }
+function failed (message: string, err: unknown, stage: 'encode' | 'write' | 'dirsync' = 'write'): WriteResult {
+  return { ok: false, stage, message, cause: serializeError(err) }
 }
 
-async function decodeEntries (bytes: Buffer): Promise<Map<string, unknown>> {
-  let decoded: unknown
+/** Builds the mirror and the journal's state from a snapshot's and a journal's bytes (undefined: no file). */
+async function adopt (snapshotBytes: Uint8Array | undefined, journalBytes: Uint8Array | undefined): Promise<void> {
+  const id = snapshotBytes === undefined ? undefined : snapshotIdOf(snapshotBytes)
+  let state: Map<string, unknown>
   try {
-    decoded = await decode(config.codec, bytes)
+    state = snapshotBytes === undefined ? new Map() : entriesOfDecoded(await decode(config.codec, snapshotBytes))
   } catch (err) {
     throw new LoadFailure('decode', err)
   }
-  if (decoded instanceof Map) return decoded as Map<string, unknown>
-  if (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded)) {
-    const found = Array.isArray(decoded) ? 'an array' : decoded === null ? 'null' : typeof decoded
-    throw new LoadFailure('decode', new TypeError(`a keyed store's file must hold an object of entries, found ${found}`))
+  let next: OnDisk = { kind: journalBytes === undefined ? 'absent' : 'ignored' }
+  let nextRecordBytes = 0
+  try {
+    const parsed = journalBytes === undefined ? undefined : parseJournal(journalBytes)
+    const reading = parsed === undefined ? undefined : readJournalOver(id, parsed)
+    if (reading?.use === 'replay') {
+      for (const ops of reading.changes) applyOps(state, ops)
+      const { validBytes, totalBytes, version } = reading.journal
+      next = version === 2 ? { kind: 'current', validBytes, minBytes: totalBytes, maxBytes: totalBytes } : { kind: 'legacy', changes: reading.changes }
+      nextRecordBytes = reading.recordBytes
+    }
+  } catch (err) {
+    throw new LoadFailure(err instanceof JournalCorruptError ? 'decode' : 'read', err)
   }
-  return new Map(Object.entries(decoded))
+  writer?.close()
+  writer = undefined
+  mirror = state
+  snapshot = id
+  onDisk = next
+  recordBytes = nextRecordBytes
 }
 
-/** Rebuilds the mirror from the snapshot and the journal that extends it; undefined when there is no file. */
-async function readDisk (): Promise<Map<string, unknown> | undefined> {
-  const bytes = readSnapshot()
-  snapshot = bytes === undefined ? undefined : snapshotIdOf(bytes)
-  const state = bytes === undefined ? undefined : await decodeEntries(bytes)
-  if (state === undefined || snapshot === undefined) return state
-  // Read a journal even when this store was opened without the option: its changes were
-  // acknowledged. (Without the option, the next snapshot holds them and removes the journal.)
-  let contents: ReturnType<typeof readJournal>
+/** Rebuilds the mirror from the files on disk. */
+async function readDisk (): Promise<void> {
+  let snapshotBytes: Buffer | undefined
+  let journalBytes: Buffer | undefined
   try {
-    contents = readJournal(journalPath, snapshot)
-  } catch (err) {
-    throw new LoadFailure((err as NodeJS.ErrnoException).code === undefined ? 'decode' : 'read', err)
-  }
-  for (const ops of contents.records) applyOps(state, ops)
-  if (config.journal === undefined) return state
-  journal?.close()
-  journal = undefined
-  try {
-    journal = new JournalWriter(journalPath, config.mode, fsync, snapshot, contents.validBytes)
+    try {
+      snapshotBytes = readFileSync(config.path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    journalBytes = readJournalFile(journalPath)
   } catch (err) {
     throw new LoadFailure('read', err)
   }
-  return state
+  await adopt(snapshotBytes, journalBytes)
 }
 
-function loadFailed (id: number, err: unknown): KeyedResponse {
-  mirror = undefined
-  const failure = err instanceof LoadFailure ? err : new LoadFailure('read', err)
-  return { type: 'load-failed', id, stage: failure.stage, message: `could not ${failure.stage} the file`, cause: serializeError(failure.original) }
+/** The writer for the journal that extends `snapshot`, reopening, creating or rewriting it as its state requires. */
+function ensureWriter (): JournalWriter {
+  if (writer !== undefined) return writer
+  if (snapshot === undefined) throw new Error('a journal without a snapshot: this should not happen')
+  switch (onDisk.kind) {
+    case 'current':
+      writer = JournalWriter.reopen(journalPath, config.durability, onDisk.validBytes, onDisk.minBytes, onDisk.maxBytes)
+      break
+    case 'legacy': {
+      // Re-encoded with JSON.stringify, as 0.1.0 wrote them: the same changes, the same meaning.
+      const records = onDisk.changes.flatMap((ops) => ops.map((op) => encodeOps({ kind: 'json' }, [op])))
+      writer = JournalWriter.create(journalPath, config.mode, config.durability, snapshot, records)
+      recordBytes = records.reduce((sum, record) => sum + record.byteLength, 0)
+      break
+    }
+    case 'absent':
+    case 'ignored':
+      writer = JournalWriter.create(journalPath, config.mode, config.durability, snapshot)
+      recordBytes = 0
+      break
+    default:
+      throw new Error(`unknown journal state ${JSON.stringify((onDisk as { kind: unknown }).kind)}: this should not happen`)
+  }
+  onDisk = { kind: 'current', validBytes: writer.size, minBytes: writer.size, maxBytes: writer.size }
+  return writer
 }
 
-async function load (id: number): Promise<KeyedResponse> {
+/** Appends `record`; after a failure the descriptor is dropped (never fsynced again) and the next write is a snapshot. */
+function appendRecord (record: Buffer): void {
+  const journal = ensureWriter()
+  const before = journal.size
   try {
-    const state = await readDisk()
-    mirror = state ?? new Map()
-    return { type: 'loaded', id, entries: state === undefined ? undefined : [...state] }
+    journal.append(record)
   } catch (err) {
-    return loadFailed(id, err)
+    journal.close()
+    writer = undefined
+    // The failed append may have left part of the record: a torn tail, cut off by the next reopen.
+    onDisk = { kind: 'current', validBytes: before, minBytes: before, maxBytes: before + record.byteLength }
+    mustSnapshot = true
+    throw err
   }
+  onDisk = { kind: 'current', validBytes: journal.size, minBytes: journal.size, maxBytes: journal.size }
 }
 
-async function writeSnapshot (): Promise<WriteResult> {
-  const { result, data } = await encodeAndWrite({ path: config.path, mode: config.mode, durability: config.durability, codec: config.codec, value: Object.fromEntries(mirror ?? []) })
-  if (!result.ok || data === undefined) return result
-  snapshot = snapshotIdOf(data)
-  if (config.journal === undefined) {
-    // A journal left by an earlier run with the option on is folded into this snapshot now.
-    return removeStaleJournal() ?? result
-  }
-  // The new snapshot is durable and holds every journaled change: start the journal over for it.
-  // A crash before this completes leaves a journal naming the old snapshot, which load ignores.
-  try {
-    if (journal === undefined) journal = new JournalWriter(journalPath, config.mode, fsync, snapshot, 0)
-    else journal.reset(snapshot)
-  } catch (err) {
-    journal?.close()
-    journal = undefined
-    return { ok: false, stage: 'write', message: 'the snapshot was written, but the journal could not be started over', cause: serializeError(err) }
-  }
-  return result
-}
-
-function removeStaleJournal (): WriteResult | undefined {
+function removeJournal (): void {
   try {
     unlinkSync(journalPath)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    return { ok: false, stage: 'write', message: 'the snapshot was written, but an old journal beside it could not be removed', cause: serializeError(err) }
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
+  if (config.durability === 'full') syncDirectory(dirname(journalPath))
+}
+
+async function writeSnapshot (): Promise<WriteResult> {
+  const start = performance.now()
+  let data: string | Uint8Array
   try {
-    if (fsync) syncDirectory(dirname(config.path))
+    data = await encode(config.codec, Object.fromEntries(mirror ?? []))
   } catch (err) {
-    return { ok: false, stage: 'dirsync', message: 'an old journal was removed, but the directory fsync failed', cause: serializeError(err) }
+    return failed('the encoder failed', err, 'encode')
   }
-  return undefined
+  const id = snapshotIdOf(data)
+  const encoded = performance.now()
+  const journalExists = writer !== undefined || onDisk.kind !== 'absent'
+  if (journalExists && snapshot !== undefined) {
+    // From this record on, the journal says its changes may already be in snapshot `id`.
+    try {
+      appendRecord(encodeNextRecord(id))
+    } catch (err) {
+      return failed('the journal could not record the coming snapshot, so none was written', err)
+    }
+  }
+  let dirsync: NodeJS.ErrnoException | undefined
+  try {
+    atomicWriteSync(config.path, data, config.mode, config.durability)
+  } catch (err) {
+    if (!(err instanceof DirectorySyncError)) return failed('the atomic write failed', err)
+    dirsync = err.original // renamed in: the journal must start over for it all the same
+  }
+  snapshot = id
+  writer?.close()
+  writer = undefined
+  recordBytes = 0
+  mustSnapshot = false
+  try {
+    if (config.journal !== undefined) {
+      writer = JournalWriter.create(journalPath, config.mode, config.durability, id)
+      onDisk = { kind: 'current', validBytes: writer.size, minBytes: writer.size, maxBytes: writer.size }
+    } else if (journalExists) {
+      // A journal left by a run with the option on is folded into this snapshot: remove it.
+      removeJournal()
+      onDisk = { kind: 'absent' }
+    }
+  } catch (err) {
+    // The old journal names this snapshot as its successor, so it is ignored; the next write replaces it.
+    onDisk = { kind: 'ignored' }
+    return failed('the snapshot was written, but the journal could not be started over', err)
+  }
+  if (dirsync !== undefined) return failed('the file was renamed into place, but the directory fsync failed: durability unknown', dirsync, 'dirsync')
+  const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+  return { ok: true, bytes, encodeMs: encoded - start, writeMs: performance.now() - encoded }
 }
 
 function append (ops: readonly KeyedOp[]): WriteResult {
   const start = performance.now()
-  const record = encodeRecord(ops)
+  let record: Buffer
+  try {
+    record = encodeOps(config.codec, ops)
+  } catch (err) {
+    return failed('the encoder failed on the journal record', err, 'encode')
+  }
   const encoded = performance.now()
   try {
-    if (journal === undefined) throw new Error('the journal is not open: this should not happen')
-    journal.append(record)
+    appendRecord(record)
   } catch (err) {
-    // Never fsync this descriptor again after a failure (the kernel may have dropped the pages):
-    // the next write starts over from a snapshot, which also discards any torn record.
-    journal?.close()
-    journal = undefined
-    return { ok: false, stage: 'write', message: 'the journal append failed', cause: serializeError(err) }
+    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
+    return failed('the journal append failed; the next write is a snapshot', err)
   }
+  recordBytes += record.byteLength
   return { ok: true, bytes: record.byteLength, encodeMs: encoded - start, writeMs: performance.now() - encoded }
 }
 
 function canAppend (): boolean {
   const settings = config.journal
-  if (settings === undefined || journal === undefined || snapshot === undefined) return false
-  const pending = journal.recordBytes
-  return pending < settings.compactBytes && pending < settings.compactRatio * snapshot.bytes
+  if (settings === undefined || snapshot === undefined || mustSnapshot) return false
+  return recordBytes < settings.compactBytes && recordBytes < settings.compactRatio * snapshot.bytes
+}
+
+async function load (request: Extract<KeyedRequest, { type: 'load' }>): Promise<KeyedResponse> {
+  try {
+    await adopt(request.snapshot, request.journal)
+    return { type: 'loaded', id: request.id }
+  } catch (err) {
+    mirror = undefined
+    const failure = err instanceof LoadFailure ? err : new LoadFailure('read', err)
+    return { type: 'load-failed', id: request.id, stage: failure.stage, message: `could not ${failure.stage} the file`, cause: serializeError(failure.original) }
+  }
 }
 
 async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promise<KeyedResponse> {
-  let mustSnapshot = false
+  const answer = (result: WriteResult, appended = false): KeyedResponse => ({ type: 'written', id: request.id, appended, result })
   switch (request.base) {
-    case 'full':
-      // The file must become exactly these entries: a journal of the old file no longer applies.
-      mirror = new Map(request.entries)
-      mustSnapshot = true
-      break
     case 'disk':
       try {
-        mirror = await readDisk() ?? new Map()
+        await readDisk()
       } catch (err) {
-        const failure = err instanceof LoadFailure ? err : new LoadFailure('read', err)
         mirror = undefined
-        return { type: 'written', id: request.id, appended: false, result: { ok: false, stage: 'write', message: 'could not rebuild the mirror from the file', cause: serializeError(failure.original) } }
+        return answer(failed('could not rebuild the mirror from the file', err instanceof LoadFailure ? err.original : err))
       }
       break
     case 'mirror':
-      if (mirror === undefined) throw new Error('asked to extend a mirror this worker does not have: this should not happen')
+      // This worker's load failed after the main thread's succeeded: the files hold that state.
+      if (mirror === undefined) {
+        try {
+          await readDisk()
+        } catch (err) {
+          return answer(failed('could not build the mirror from the file', err instanceof LoadFailure ? err.original : err))
+        }
+      }
       break
     default:
       throw new Error(`unknown mirror base ${JSON.stringify((request as { base: unknown }).base)}: this should not happen`)
   }
+  if (mirror === undefined) return answer(failed('asked to extend a mirror this worker does not have', new Error('no mirror: this should not happen')))
   applyOps(mirror, request.ops)
-  if (mustSnapshot || !canAppend()) return { type: 'written', id: request.id, appended: false, result: await writeSnapshot() }
-  return { type: 'written', id: request.id, appended: true, result: append(request.ops) }
+  if (!canAppend()) return answer(await writeSnapshot())
+  return answer(append(request.ops), true)
+}
+
+async function handle (request: KeyedRequest): Promise<KeyedResponse> {
+  switch (request.type) {
+    case 'load': return await load(request)
+    case 'write': return await write(request)
+    default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
+  }
+}
+
+function send (response: KeyedResponse): void {
+  try {
+    port.postMessage(response)
+  } catch (err) {
+    port.postMessage({ type: 'failed', id: response.id, message: 'the answer could not be sent', cause: serializeError(err) } satisfies KeyedResponse)
+  }
 }
 
 // Requests are handled one at a time, in order: the main side is single-flight, but a load and a
-// write must never interleave inside the worker either.
+// write must never interleave inside the worker either. Every request gets an answer: whatever
+// throws while handling or answering it becomes a 'failed' answer at once.
 let queue: Promise<void> = Promise.resolve()
 port.on('message', (request: KeyedRequest) => {
+  const id = (request as { id?: unknown }).id
   queue = queue.then(async () => {
-    switch (request.type) {
-      case 'load': port.postMessage(await load(request.id)); break
-      case 'write': port.postMessage(await write(request)); break
-      default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
+    try {
+      send(await handle(request))
+    } catch (err) {
+      send({ type: 'failed', id: typeof id === 'number' ? id : -1, message: `the worker could not handle the request: ${(err as Error).message}`, cause: serializeError(err) })
     }
   })
 })

@@ -1,0 +1,89 @@
+import { constants } from 'node:fs'
+import { type FileHandle, open, readFile } from 'node:fs/promises'
+import { decode } from './codecs.js'
+import { type StoreErrorContext, StoreDecodeError, StoreReadError } from './errors.js'
+import {
+  applyOps,
+  entriesOfDecoded,
+  journalFileProblem,
+  journalPathFor,
+  parseJournal,
+  readJournalOver,
+  snapshotIdOf
+} from './journal-format.js'
+import type { CodecSpec } from './protocol.js'
+
+// How a KeyedStore reads its files on the main thread: the snapshot as Store.load() reads a file,
+// the journal only when it is a file this process may trust. Reading never writes.
+
+/** The bytes of a keyed store's files; undefined where a file does not exist. */
+export interface KeyedFiles {
+  readonly snapshot: Buffer | undefined
+  readonly journal: Buffer | undefined
+}
+
+/** What a keyed store's files hold. */
+export interface KeyedState {
+  readonly entries: Map<string, unknown>
+  /** Set when a journal beside the snapshot was ignored: why, for the log. */
+  readonly ignoredJournal?: { readonly why: 'folded' | 'empty', readonly message: string } | undefined
+}
+
+/** Reads the snapshot and its journal; ERR_STORE_READ for anything but a missing file, or a journal this process must not trust. */
+export async function readKeyedFiles (path: string, context: StoreErrorContext): Promise<KeyedFiles> {
+  let snapshot: Buffer | undefined
+  try {
+    snapshot = await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreReadError(`could not read the file: ${(err as Error).message}`, { ...context, cause: err })
+  }
+  return { snapshot, journal: await readJournal(journalPathFor(path), context) }
+}
+
+async function readJournal (journalPath: string, context: StoreErrorContext): Promise<Buffer | undefined> {
+  let handle: FileHandle
+  try {
+    handle = await open(journalPath, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') throw new StoreReadError(`the journal ${journalPath} is a symbolic link; a journal is never followed, so it was not read`, { ...context, cause: err })
+    throw new StoreReadError(`could not read the journal ${journalPath}: ${(err as Error).message}`, { ...context, cause: err })
+  }
+  try {
+    const problem = journalFileProblem(await handle.stat(), process.geteuid?.())
+    if (problem !== undefined) {
+      throw new StoreReadError(`the journal ${journalPath} ${problem}; it was not created by this store, so it is neither read nor written. Remove it if it is not yours`, context)
+    }
+    return await handle.readFile()
+  } catch (err) {
+    if (err instanceof StoreReadError) throw err
+    throw new StoreReadError(`could not read the journal ${journalPath}: ${(err as Error).message}`, { ...context, cause: err })
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * Decodes the snapshot and replays the journal over it, by the rules in journal-format.ts;
+ * ERR_STORE_DECODE when either cannot be decoded or the journal extends another snapshot.
+ */
+export async function decodeKeyedFiles (spec: CodecSpec, files: KeyedFiles, context: StoreErrorContext): Promise<KeyedState> {
+  const { snapshot, journal } = files
+  let reading
+  try {
+    const parsed = journal === undefined ? undefined : parseJournal(journal)
+    reading = parsed === undefined ? undefined : readJournalOver(snapshot === undefined ? undefined : snapshotIdOf(snapshot), parsed)
+  } catch (err) {
+    throw new StoreDecodeError(`could not decode the journal: ${(err as Error).message}`, { ...context, cause: err })
+  }
+  let entries: Map<string, unknown>
+  try {
+    entries = snapshot === undefined ? new Map() : entriesOfDecoded(await decode(spec, new Uint8Array(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength)))
+  } catch (err) {
+    const size = snapshot === undefined ? 0 : snapshot.byteLength
+    throw new StoreDecodeError(`could not decode the file (${size} bytes) with the ${spec.kind} codec: ${(err as Error).message}`, { ...context, cause: err })
+  }
+  if (reading?.use === 'replay') for (const ops of reading.changes) applyOps(entries, ops)
+  return { entries, ignoredJournal: reading?.use === 'ignore' ? { why: reading.why, message: reading.message } : undefined }
+}
