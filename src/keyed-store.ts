@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
-import { isJsonCodec } from './codecs.js'
+import { acceptsLossyJson, isJsonCodec } from './codecs.js'
 import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import type { Logger } from './logger.js'
@@ -63,7 +63,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #onCorrupt: 'throw' | 'quarantine'
   readonly #stats: WriteStats
   readonly #delayMs: number
-  readonly #checkJson: boolean
+  readonly #checkJson: { readonly lossy: boolean } | undefined
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
   readonly #scheduler: WriteScheduler<null>
   readonly #data = new Map<K, V>()
@@ -93,7 +93,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#logger = base.logger
     this.#onCorrupt = base.onCorrupt
     this.#delayMs = delayMs ?? 1000
-    this.#checkJson = isJsonCodec(base.codec.spec)
+    this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
     this.#stats = new WriteStats(base.name, base.path)
     const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: base.durability, codec: base.codec.spec, journal: journalSettings }
     this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
@@ -325,7 +325,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
   }
 
   #checkValue (key: string, value: unknown): void {
-    if (this.#checkJson) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`)
+    if (this.#checkJson !== undefined) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`, this.#checkJson)
   }
 
   #context (cause?: unknown): StoreErrorContext {
