@@ -46,8 +46,9 @@ const HANDOFF_WARN_MIN_BYTES = 64 * 1024
 type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
 
 /**
- * A value persisted in one file. Reads decode on the main thread; every write is encoded and
- * written atomically and durably by a worker thread, so the main thread only schedules work.
+ * A value persisted in one file. Reads decode on the main thread. A write is checked and copied
+ * (JSON: encoded) on the main thread when it starts, in time linear in the value; a worker thread
+ * runs every other encoder and writes atomically and durably.
  */
 export class Store<T = unknown> {
   readonly #options: ResolvedBaseOptions<T>
