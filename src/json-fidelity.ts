@@ -170,8 +170,8 @@ interface Found { readonly hit: Hit, readonly keys: Array<string | number> }
 
 /**
  * The common case, fast: a recursive for...in walk that allocates nothing unless it finds a
- * problem. It gives up (EXCEEDED) past FAST_DEPTH levels or `budget` objects, so it can neither
- * overflow the stack nor run on through a cycle or heavy sharing.
+ * problem. It gives up past FAST_DEPTH levels (DEEP) or `budget` objects (EXCEEDED), so it can
+ * neither overflow the stack nor run on through a cycle or heavy sharing.
  */
 function fastWalk (root: object, options: JsonCheckOptions, budget: number): FidelityProblem | undefined | typeof EXCEEDED | typeof DEEP {
   let visits = 0
@@ -265,7 +265,6 @@ function walk (root: unknown, options: JsonCheckOptions, seen: Map<object, numbe
     keyLists[top] = Array.isArray(found) ? undefined : ownKeys(found)
     positions[top] = 0
   }
-  holders.length = 0
   return undefined
 }
 
