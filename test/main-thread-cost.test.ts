@@ -44,7 +44,8 @@ for (const [shape, n, what] of [
     const ratios = [save[0] / small, save[1] / large] as const
     t.diagnostic(`save ${f(save[0])} / ${f(save[1])} ms, JSON.stringify ${f(small)} / ${f(large)} ms, ratio ${f(ratios[0])} -> ${f(ratios[1])}`)
     assert.ok(ratios[1] < ratios[0] * 2.5, `the ratio to JSON.stringify grew from ${f(ratios[0])} to ${f(ratios[1])} between n and 4n: a step grows faster than the value`)
-    assert.ok(ratios[1] < 6, `a save costs ${f(ratios[1])}x JSON.stringify of the same value`)
+    // Only where JSON.stringify is long enough for the fixed costs of a save not to dominate.
+    if (large >= 10) assert.ok(ratios[1] < 6, `a save costs ${f(ratios[1])}x JSON.stringify of the same value`)
   })
 }
 
