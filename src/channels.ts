@@ -17,12 +17,11 @@ export interface WriteEndMessage {
   /** Milliseconds the worker spent writing (temp file to directory fsync). */
   readonly writeMs: number
   /**
-   * Milliseconds the main thread spent on the write: the JSON fidelity check plus handing the value
-   * (or the changes) to the worker, the structured-clone serialization of postMessage. Undefined
-   * when the write waited for a busy or starting worker, since the post then happens later.
+   * Milliseconds the main thread spent on the write: `checkMs` plus posting the task to the worker.
+   * Undefined when the write waited for a busy or starting worker, since the post then happens later.
    */
   readonly mainMs: number | undefined
-  /** Of `mainMs`, the milliseconds spent checking the value for the JSON codecs (0 for others). */
+  /** Of `mainMs`, the milliseconds spent checking the value and, for a Store, encoding (JSON) or copying it. */
   readonly checkMs: number
   /** Milliseconds from hand-off to acknowledgement. */
   readonly totalMs: number

@@ -20,6 +20,12 @@ export interface Codec<T> {
 export interface JsonCodecOptions {
   /** Passed to `JSON.stringify` as its `space` argument. @defaultValue no indentation */
   readonly space?: number | string
+  /**
+   * Accept JSON's lossy rules (a `Map` or `Set` written as `{}`, `NaN` as `null`, functions and
+   * symbols left out, typed arrays as objects of indexes) instead of refusing such values with
+   * `ERR_STORE_ENCODE`. A `BigInt` or a cycle is refused either way. @defaultValue false
+   */
+  readonly lossy?: boolean
 }
 
 /** Options of {@link codecs.schema}. */
@@ -32,6 +38,8 @@ export interface SchemaCodecOptions {
   readonly largeArrayMechanism?: 'default' | 'json-stringify'
   /** Array length from which `largeArrayMechanism` applies. @defaultValue 20000 */
   readonly largeArraySize?: number
+  /** As {@link JsonCodecOptions.lossy}. @defaultValue false */
+  readonly lossy?: boolean
 }
 
 /** The names of the encode and decode functions a codec module exports. */
@@ -49,14 +57,25 @@ function moduleUrl (url: string | URL): string {
   throw new TypeError(`codecs.module() needs a URL or an absolute path, got ${JSON.stringify(url)}; use new URL('./codec.js', import.meta.url)`)
 }
 
+function lossyOption (factory: string, lossy: unknown): boolean {
+  if (lossy !== undefined && typeof lossy !== 'boolean') throw new TypeError(`${factory} options.lossy must be a boolean, got ${typeof lossy}`)
+  return lossy === true
+}
+
 /** Factories for the codecs a store accepts. */
 export const codecs = {
-  /** JSON text via `JSON.stringify` in the worker and `JSON.parse` on load. */
+  /**
+   * JSON text via `JSON.stringify` on the main thread when the write starts (so `toJSON()` runs and
+   * the text is exactly what `JSON.stringify` gives), written by a worker; `JSON.parse` on load.
+   */
   json<T = unknown>(options: JsonCodecOptions = {}): Codec<T> {
-    return { spec: { kind: 'json', space: options.space } }
+    return { spec: { kind: 'json', space: options.space, lossy: lossyOption('codecs.json()', options.lossy) } }
   },
 
-  /** JSON text via a fast-json-stringify serializer compiled once per worker; decodes with `JSON.parse`. */
+  /**
+   * JSON text via a fast-json-stringify serializer compiled once per worker, run on a copy taken
+   * with `v8.serialize` when the write starts; decodes with `JSON.parse`.
+   */
   schema<T = unknown>(jsonSchema: object, options: SchemaCodecOptions = {}): Codec<T> {
     if (jsonSchema === null || typeof jsonSchema !== 'object') throw new TypeError('codecs.schema() needs a JSON schema object')
     const text = JSON.stringify(jsonSchema)
@@ -66,20 +85,25 @@ export const codecs = {
         id: createHash('sha256').update(text).digest('hex'),
         schema: jsonSchema,
         largeArrayMechanism: options.largeArrayMechanism ?? 'json-stringify',
-        largeArraySize: options.largeArraySize ?? 20000
+        largeArraySize: options.largeArraySize ?? 20000,
+        lossy: lossyOption('codecs.schema()', options.lossy)
       }
     }
   },
 
   /**
-   * The named exports of an ES module: `encode` runs inside the worker, `decode` on the main
-   * thread (so a decoder that builds class instances returns them with their prototypes).
+   * The named exports of an ES module: `encode` runs inside the worker on a copy taken with
+   * `v8.serialize` when the write starts, `decode` on the main thread (so a decoder that builds
+   * class instances returns them with their prototypes).
    */
   module<T = unknown>(url: string | URL, exports: ModuleCodecExports = { encode: 'encode', decode: 'decode' }): Codec<T> {
     return { spec: { kind: 'module', url: moduleUrl(url), encode: exports.encode, decode: exports.decode } }
   },
 
-  /** The value is a string or a Uint8Array written as is; a whole-buffer Uint8Array is transferred, not copied. */
+  /**
+   * The value is a string or a Uint8Array written as is; a whole-buffer Uint8Array is transferred,
+   * not copied, and any other Uint8Array is copied when the write starts.
+   */
   raw (): Codec<string | Uint8Array> {
     return { spec: { kind: 'raw' } }
   }
@@ -109,4 +133,9 @@ export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unkno
 /** True when the codec writes JSON text, so a value must survive the trip as `JSON.stringify` would see it. */
 export function isJsonCodec (spec: CodecSpec): boolean {
   return spec.kind === 'json' || spec.kind === 'schema'
+}
+
+/** True when a JSON codec was built with `{ lossy: true }`: JSON's silent drops are accepted. */
+export function acceptsLossyJson (spec: CodecSpec): boolean {
+  return (spec.kind === 'json' || spec.kind === 'schema') && spec.lossy === true
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
-import { isJsonCodec } from './codecs.js'
+import { acceptsLossyJson, isJsonCodec } from './codecs.js'
 import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreInvalidOptionError, StoreReadError, StoreStateError, StoreWriteError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
@@ -64,7 +64,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #onCorrupt: 'throw' | 'quarantine'
   readonly #stats: WriteStats
   readonly #delayMs: number
-  readonly #checkJson: boolean
+  readonly #checkJson: { readonly lossy: boolean } | undefined
   readonly #spec: CodecSpec
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
   readonly #scheduler: WriteScheduler<null>
@@ -93,7 +93,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#logger = base.logger
     this.#onCorrupt = base.onCorrupt
     this.#delayMs = delayMs ?? 1000
-    this.#checkJson = isJsonCodec(base.codec.spec)
+    this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
     this.#spec = base.codec.spec
     this.#stats = new WriteStats(base.name, base.path)
     const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: base.durability, codec: base.codec.spec, journal: journalSettings }
@@ -216,7 +216,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     // deeply nested value could not.
     const generation = this.#worker.ensureStarted()
     // Moved, not copied, when nothing decoded from them can still point into their memory.
-    const movable = this.#checkJson
+    const movable = this.#checkJson !== undefined
     const snapshot = files.snapshot === undefined ? undefined : ownBytes(files.snapshot, movable)
     const journal = files.journal === undefined ? undefined : ownBytes(files.journal, true)
     let dispatched
@@ -354,7 +354,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
   }
 
   #checkValue (key: string, value: unknown): void {
-    if (this.#checkJson) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`)
+    if (this.#checkJson !== undefined) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`, this.#checkJson)
   }
 
   #context (cause?: unknown): StoreErrorContext {

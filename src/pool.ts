@@ -105,7 +105,8 @@ export class WriterPool {
 
   /**
    * Hands one write to a worker and says what the hand-off cost this thread: `postMs` is the time
-   * spent in Piscina's synchronous postMessage (the structured-clone serialization), or undefined
+   * spent in Piscina's synchronous postMessage (copying the task: a store sends a flat string or a
+   * transferred buffer, so this is small), or undefined
    * when no worker was ready: the task was queued (it is then posted later, from an event) or a
    * worker was started for it (the time would be mostly `new Worker()`, not serialization).
    */

@@ -3,7 +3,7 @@
 
 /** A codec described as plain data, so it can cross to a worker thread. */
 export type CodecSpec =
-  | { readonly kind: 'json', readonly space?: number | string | undefined }
+  | { readonly kind: 'json', readonly space?: number | string | undefined, readonly lossy?: boolean | undefined }
   | {
     readonly kind: 'schema'
     /** Cache key for the compiled serializer inside each worker. */
@@ -11,6 +11,7 @@ export type CodecSpec =
     readonly schema: object
     readonly largeArrayMechanism: 'default' | 'json-stringify'
     readonly largeArraySize: number
+    readonly lossy?: boolean | undefined
   }
   | { readonly kind: 'module', readonly url: string, readonly encode: string, readonly decode: string }
   | { readonly kind: 'raw' }
@@ -18,13 +19,23 @@ export type CodecSpec =
 /** How far a write goes before it is acknowledged. */
 export type Durability = 'full' | 'file' | 'none'
 
+/**
+ * How a write's `value` travels to the worker: `'value'`, the value itself, to encode with the
+ * codec; `'encoded'`, the bytes to write, already encoded on the main thread (JSON text, raw data);
+ * `'serialized'`, a `v8.serialize` copy taken at write start, rebuilt and then encoded in the worker.
+ */
+export type WriteForm = 'value' | 'encoded' | 'serialized'
+
 /** One write, as the worker receives it. */
 export interface WriteTask {
   readonly path: string
   readonly mode: number
   readonly durability: Durability
   readonly codec: CodecSpec
+  /** What to write, in the form `form` says. */
   readonly value: unknown
+  /** How `value` travels. @defaultValue 'value' */
+  readonly form?: WriteForm | undefined
   /** SHA-256 (base64) of the bytes this store last wrote: equal bytes are not written again. */
   readonly previousHash?: string | undefined
   /** Return the SHA-256 of the bytes even without a previousHash (the first write of a store). */

@@ -1,7 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { type BaseStoreOptions, invalid, ownPath, type ResolvedBaseOptions, resolveBaseOptions } from './base-options.js'
-import { decode, isJsonCodec } from './codecs.js'
+import { decode } from './codecs.js'
 import {
   type StoreErrorContext,
   StoreClosedError,
@@ -12,7 +12,7 @@ import {
   StoreVersionError,
   StoreWriteError
 } from './errors.js'
-import { assertJsonFaithful } from './json-fidelity.js'
+import { handOff } from './handoff.js'
 import { releasePath } from './path-claims.js'
 import { defaultPool, WriterPool } from './pool.js'
 import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
@@ -27,9 +27,9 @@ export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> 
   /** The worker pool that encodes and writes. @defaultValue one shared, lazily started pool */
   readonly pool?: WriterPool
   /**
-   * Log a warning (once per store) when handing one value of 64 KiB or more to a worker blocks the
-   * main thread this many milliseconds: the state is large enough that a KeyedStore would serve it
-   * better. `Infinity` turns it off. @defaultValue 10
+   * Log a warning (once per store) when checking, encoding or copying one value of 64 KiB or more
+   * for a worker blocks the main thread this many milliseconds: the state is large enough that a
+   * KeyedStore would serve it better. `Infinity` turns it off. @defaultValue 10
    */
   readonly handoffWarnMs?: number
   /**
@@ -46,8 +46,9 @@ const HANDOFF_WARN_MIN_BYTES = 64 * 1024
 type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
 
 /**
- * A value persisted in one file. Reads decode on the main thread; every write is encoded and
- * written atomically and durably by a worker thread, so the main thread only schedules work.
+ * A value persisted in one file. Reads decode on the main thread. A write is checked and copied
+ * (JSON: encoded) on the main thread when it starts, in time linear in the value; a worker thread
+ * runs every other encoder and writes atomically and durably.
  */
 export class Store<T = unknown> {
   readonly #options: ResolvedBaseOptions<T>
@@ -229,24 +230,23 @@ export class Store<T = unknown> {
   async #write (payload: Payload<T>): Promise<void> {
     const value = 'value' in payload ? payload.value : this.#callDataFn(payload.dataFn)
     const checkStart = performance.now()
-    if (isJsonCodec(this.#spec)) assertJsonFaithful(value, this.#context())
-    const checkMs = performance.now() - checkStart
     const versioning = this.#versioning
     const data: T | Envelope<T> = versioning === undefined ? value : wrap(versioning, this.name, value)
+    // Checked and copied in this one synchronous step, so what is checked is exactly what is
+    // written, however long the task then waits for a starting or busy worker.
+    const handoff = handOff(this.#spec, data, value, this.#context())
+    const checkMs = performance.now() - checkStart
     const task: WriteTask = {
       path: this.path,
       mode: this.#options.mode,
       durability: this.#options.durability,
       codec: this.#spec,
-      value: data,
+      value: handoff.value,
+      form: handoff.form,
       previousHash: this.#skipUnchanged ? this.#lastHash : undefined,
       hashOutput: this.#skipUnchanged
     }
-    // A Uint8Array that owns its whole buffer is moved, not copied; a view into a larger buffer
-    // (such as Node's Buffer pool) cannot be detached safely, so it is copied.
-    const transfer = value instanceof Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength && value.buffer instanceof ArrayBuffer
-      ? [value.buffer]
-      : undefined
+    const transfer = handoff.transfer
     this.#stats.started()
     const start = performance.now()
     const { result: running, postMs } = this.#pool.dispatch(task, transfer)
@@ -265,7 +265,7 @@ export class Store<T = unknown> {
       this.#warnedHandoff = true
       this.#options.logger.warn(
         { store: this.name, path: this.path, bytes: result.bytes, handoffMs: mainMs, checkMs, thresholdMs: this.#handoffWarnMs },
-        'handing the whole value to a worker blocked the main thread (postMessage serializes all of it); for a large state, a KeyedStore sends only what changed')
+        'encoding or copying the whole value for a worker blocked the main thread (every save copies all of it); for a large state, a KeyedStore sends only what changed')
     }
   }
 

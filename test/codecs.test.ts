@@ -19,12 +19,79 @@ test('codecs.json({ space }) writes exactly JSON.stringify(value, null, space)',
   await store.close()
 })
 
-test('Date, Map, Set, nested undefined and typed arrays are written as JSON.stringify of the original writes them', async () => {
+test('Date, nested undefined and undefined in arrays are written as JSON.stringify writes them', async () => {
   const store = open()
-  const value = { when: new Date(Date.UTC(2026, 0, 2)), map: new Map([['k', 1]]), set: new Set([1, 2]), gone: undefined, list: [undefined, 1], bytes: new Uint8Array([1, 2]) }
+  const value = { when: new Date(Date.UTC(2026, 0, 2)), gone: undefined, list: [undefined, 1], boxed: Object(2) as unknown }
   await store.save(value)
   assert.equal(readFileSync(store.path, 'utf8'), JSON.stringify(value))
   await store.close()
+})
+
+const lossyCases: ReadonlyArray<readonly [name: string, value: unknown, at: RegExp, found: RegExp, fix: RegExp]> = [
+  ['a Map', { m: new Map([['k', 1]]) }, /\$\.m\b/, /a Map/, /Object\.fromEntries/],
+  ['a Set', { deep: [{ s: new Set([1]) }] }, /\$\.deep\[0\]\.s\b/, /a Set/, /\[\.\.\.set\]/],
+  ['a typed array', { bytes: new Uint8Array([1, 2]) }, /\$\.bytes\b/, /a Uint8Array/, /Array\.from/],
+  ['an ArrayBuffer', { buf: new ArrayBuffer(2) }, /\$\.buf\b/, /an ArrayBuffer/, /Array\.from/],
+  ['a RegExp', { re: /x/g }, /\$\.re\b/, /a RegExp/, /source/],
+  ['an Error', { err: new TypeError('boom') }, /\$\.err\b/, /TypeError/, /message/],
+  ['NaN', { n: NaN }, /\$\.n\b/, /NaN/, /null/],
+  ['Infinity', { list: [1, -Infinity] }, /\$\.list\[1\]/, /-Infinity/, /null/],
+  ['a WeakMap', { w: new WeakMap() }, /\$\.w\b/, /a WeakMap/, /leave it out/]
+]
+
+for (const [name, value, at, found, fix] of lossyCases) {
+  test(`${name} under the JSON codec is refused with a permanent ERR_STORE_ENCODE naming the path, what was found and the fix; the file is untouched`, async () => {
+    const store = open<unknown>()
+    await store.save({ ok: true })
+    await assert.rejects(store.save(value), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'ERR_STORE_ENCODE')
+      const message = (err as Error).message
+      assert.match(message, at)
+      assert.match(message, found)
+      assert.match(message, fix)
+      assert.match(message, /lossy: true/)
+      return true
+    })
+    assert.deepEqual(JSON.parse(readFileSync(store.path, 'utf8')), { ok: true })
+    await store.close() // resolves: a refused value is not kept for a retry
+    assert.equal(store.stats().failures, 1)
+  })
+}
+
+test('codecs.json({ lossy: true }) writes exactly what JSON.stringify writes for Map, Set, NaN, functions, symbols and typed arrays', async () => {
+  const store = open(codecs.json<unknown>({ lossy: true }))
+  const value = { map: new Map([['k', 1]]), set: new Set([1]), n: NaN, f: () => 1, s: Symbol('s'), list: [() => 1], bytes: new Uint8Array([1, 2]), re: /x/ }
+  await store.save(value)
+  assert.equal(readFileSync(store.path, 'utf8'), JSON.stringify(value))
+  await store.close()
+})
+
+test('a BigInt is refused with ERR_STORE_ENCODE naming its path, even with { lossy: true }', async () => {
+  for (const codec of [codecs.json<unknown>(), codecs.json<unknown>({ lossy: true })]) {
+    const store = open(codec)
+    await assert.rejects(store.save({ counts: [1, 2n] }), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'ERR_STORE_ENCODE')
+      assert.match((err as Error).message, /a BigInt at \$\.counts\[1\]: .*String\(n\)/)
+      return true
+    })
+    await store.close()
+  }
+})
+
+test('codecs.schema() refuses a Map unless built with { lossy: true }', async () => {
+  const schema = { type: 'object', properties: { tags: { type: 'object' } } }
+  const strict = open(codecs.schema<unknown>(schema))
+  await assert.rejects(strict.save({ tags: new Map() }), { code: 'ERR_STORE_ENCODE', message: /a Map at \$\.tags/ })
+  await strict.close()
+  const lossy = open(codecs.schema<unknown>(schema, { lossy: true }))
+  await lossy.save({ tags: new Map() })
+  assert.equal(readFileSync(lossy.path, 'utf8'), '{"tags":{}}')
+  await lossy.close()
+})
+
+test('codecs.json() and codecs.schema() reject a lossy option that is not a boolean', () => {
+  assert.throws(() => codecs.json({ lossy: 'yes' as never }), /options\.lossy must be a boolean/)
+  assert.throws(() => codecs.schema({}, { lossy: 1 as never }), /options\.lossy must be a boolean/)
 })
 
 test('a class instance without toJSON is written as JSON.stringify writes it (own enumerable fields)', async () => {
@@ -35,10 +102,20 @@ test('a class instance without toJSON is written as JSON.stringify writes it (ow
   await store.close()
 })
 
-test('a class instance with toJSON is rejected with ERR_STORE_DATA_CLONE naming where it is, and the file is untouched', async () => {
-  class Money { constructor (readonly cents: number) {} toJSON (): string { return `${this.cents / 100} EUR` } }
+test('a class instance with toJSON is written as its toJSON() returns, exactly as JSON.stringify writes it', async () => {
+  class Money { constructor (readonly cents: number) {} toJSON (): string { return `$${(this.cents / 100).toFixed(2)}` } }
   const store = open<unknown>()
-  await store.save({ ok: true })
+  const value = { prices: [1, new Money(1999)] }
+  await store.save(value)
+  assert.equal(readFileSync(store.path, 'utf8'), '{"prices":[1,"$19.99"]}')
+  assert.equal(readFileSync(store.path, 'utf8'), JSON.stringify(value))
+  await store.close()
+})
+
+test('under codecs.schema() (encoded in a worker, on a copy) a class instance with toJSON is rejected with ERR_STORE_DATA_CLONE naming where it is', async () => {
+  class Money { constructor (readonly cents: number) {} toJSON (): string { return `${this.cents / 100} EUR` } }
+  const store = open(codecs.schema<unknown>({ type: 'object', properties: { prices: { type: 'array' } } }))
+  await store.save({ prices: [] })
   await assert.rejects(store.save({ prices: [1, new Money(250)] }), (err: unknown) => {
     assert.ok(err instanceof StoreDataCloneError)
     assert.match(err.message, /Money/)
@@ -46,15 +123,22 @@ test('a class instance with toJSON is rejected with ERR_STORE_DATA_CLONE naming 
     assert.match(err.message, /toJSON/)
     return true
   })
-  assert.deepEqual(JSON.parse(readFileSync(store.path, 'utf8')), { ok: true })
+  assert.deepEqual(JSON.parse(readFileSync(store.path, 'utf8')), { prices: [] })
   await store.close()
 })
 
-test('a function, a symbol and a socket in the data reject with ERR_STORE_DATA_CLONE', async () => {
-  const { Socket } = await import('node:net')
+test('a function or a symbol in the data rejects with ERR_STORE_DATA_CLONE naming where it is, unless { lossy: true }', async () => {
   const store = open<unknown>()
+  await assert.rejects(store.save({ a: { f: () => 1 } }), { code: 'ERR_STORE_DATA_CLONE', message: /a function at \$\.a\.f: .*remove it/ })
+  await assert.rejects(store.save({ list: [Symbol('x')] }), { code: 'ERR_STORE_DATA_CLONE', message: /a symbol at \$\.list\[0\]/ })
+  await store.close()
+})
+
+test('under codecs.module() a function, a symbol or a socket rejects with ERR_STORE_DATA_CLONE: v8.serialize cannot copy it', async () => {
+  const { Socket } = await import('node:net')
+  const store = open(codecs.module<unknown>(new URL('./fixtures/point-codec.js', import.meta.url)))
   for (const bad of [{ f: () => 1 }, { s: Symbol('x') }, { sock: new Socket() }]) {
-    await assert.rejects(store.save(bad), { code: 'ERR_STORE_DATA_CLONE' })
+    await assert.rejects(store.save(bad), { code: 'ERR_STORE_DATA_CLONE', message: /cannot be copied to a worker/ })
   }
   await store.close()
 })

@@ -65,3 +65,49 @@ test('the worker failure keeps the original Piscina error as the cause', async (
   await store.close().catch(() => {})
   await pool.close()
 })
+
+function nested (depth: number): Record<string, unknown> {
+  const root: Record<string, unknown> = {}
+  let node = root
+  for (let i = 0; i < depth; i++) {
+    const child: Record<string, unknown> = {}
+    node['child'] = child
+    node = child
+  }
+  return root
+}
+
+const threadCodec = codecs.module<unknown>(new URL('./fixtures/thread-codec.js', import.meta.url))
+
+/** The id of the worker thread that encodes the next write through `pool`. */
+async function encodingThread (pool: WriterPool): Promise<number> {
+  const path = join(dir, `thread${n++}.json`)
+  const probe = new Store<unknown>({ path, shutdownRegister: fakeRegister().register, codec: threadCodec, pool })
+  await probe.save('probe')
+  await probe.close()
+  return (JSON.parse(readFileSync(path, 'utf8')) as { threadId: number }).threadId
+}
+
+test('a value 5,000 levels deep under the JSON codec is refused as too deep to encode, permanently, and the worker is kept', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  const before = await encodingThread(pool)
+  const path = join(dir, `deep${n++}.json`)
+  const store = new Store<unknown>({ path, shutdownRegister: fakeRegister().register, pool })
+  await assert.rejects(store.save(nested(5000)), { code: 'ERR_STORE_ENCODE', message: /nested too deeply to encode/ })
+  await store.close() // resolves: the value was not kept for a retry that would fail again
+  assert.equal(store.stats().failures, 1)
+  assert.equal(await encodingThread(pool), before, 'the same worker encodes the next write')
+  await pool.close()
+})
+
+test('a value 5,000 levels deep under codecs.module() is refused as too deep to copy, permanently, and the worker is kept', async () => {
+  const pool = new WriterPool({ maxThreads: 1 })
+  const before = await encodingThread(pool)
+  const path = join(dir, `deep${n++}.json`)
+  const store = new Store<unknown>({ path, shutdownRegister: fakeRegister().register, pool, codec: threadCodec })
+  await assert.rejects(store.save(nested(5000)), { code: 'ERR_STORE_DATA_CLONE', message: /nested too deeply to copy/ })
+  await store.close()
+  assert.equal(store.stats().failures, 1)
+  assert.equal(await encodingThread(pool), before, 'the same worker encodes the next write')
+  await pool.close()
+})

@@ -27,6 +27,11 @@ function checkOutput (output: unknown, who: string): string | Uint8Array {
   throw new EncodeResultError(`${who} returned ${describe(output)}; it must return a string or a Uint8Array`)
 }
 
+/** Bytes the main thread already encoded: checked, never re-encoded. */
+export function encoded (value: unknown): string | Uint8Array {
+  return checkOutput(value, 'the main thread')
+}
+
 async function loadModule (url: string): Promise<Record<string, unknown>> {
   let loading = modules.get(url)
   if (loading === undefined) {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { deserialize } from 'node:v8'
 import type { WriteResult, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
-import { encode } from './encoders.js'
+import { encode, encoded } from './encoders.js'
 import { serializeError as serialize } from './serialize-error.js'
 
 // Piscina's worker entry: one write per call. Failures are answered as data, not thrown, because a
@@ -14,12 +15,27 @@ export interface EncodedWrite {
   readonly data: string | Uint8Array | undefined
 }
 
-/** Encodes `task.value` and writes it atomically and durably to `task.path`. */
+// The bytes to write: sent ready by the main thread, or encoded here from the value or its copy.
+async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
+  const form = task.form ?? 'value'
+  switch (form) {
+    case 'encoded':
+      return encoded(task.value)
+    case 'serialized':
+      return await encode(task.codec, deserialize(task.value as Uint8Array))
+    case 'value':
+      return await encode(task.codec, task.value)
+    default:
+      throw new Error(`unknown write form ${JSON.stringify(form)}: this should not happen`)
+  }
+}
+
+/** Encodes `task.value` (as `task.form` says) and writes it atomically and durably to `task.path`. */
 export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   const start = performance.now()
   let data: string | Uint8Array
   try {
-    data = await encode(task.codec, task.value)
+    data = await bytesOf(task)
   } catch (err) {
     return { data: undefined, result: { ok: false, stage: 'encode', message: 'the encoder failed', cause: serialize(err) } }
   }

@@ -1,0 +1,76 @@
+import type { TransferListItem } from 'node:worker_threads'
+import { serialize } from 'node:v8'
+import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
+import { assertJsonFaithful, stringifyFaithful } from './json-fidelity.js'
+import type { CodecSpec, WriteForm } from './protocol.js'
+import { markPermanent } from './write-outcome.js'
+
+// A Piscina task is cloned when a worker takes it, which may be much later than the call when the
+// pool is starting or busy: a value sent as is would be written as it is *then*, after the check.
+// So everything is checked and turned into a flat copy in one synchronous step at write start,
+// and only that copy (a string, or a buffer that is transferred) is left for the worker.
+
+/** What a write sends to the worker: the copy, its form, and the buffers to transfer. */
+export interface Handoff {
+  readonly value: unknown
+  readonly form: WriteForm
+  readonly transfer: TransferListItem[] | undefined
+}
+
+/** A buffer of our own (not a view into a larger or shared one) can be moved rather than copied. */
+function ownsWholeBuffer (bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
+}
+
+// Under codecs.schema() the JSON check comes after the copy, so the copy's size bounds the walk;
+// when the copy fails, the check runs first to name the place if it can.
+function serialized (data: unknown, value: unknown, context: StoreErrorContext, json: { readonly lossy?: boolean | undefined } | undefined): Handoff {
+  let bytes: Uint8Array
+  try {
+    bytes = serialize(data)
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err)
+    const withCause = { ...context, cause: err }
+    if (err instanceof RangeError && /call stack/i.test(message)) {
+      throw markPermanent(new StoreDataCloneError('the value is nested too deeply to copy to a worker: v8.serialize overflowed the stack (it handles about 3,000 levels); flatten it', withCause))
+    }
+    if (json !== undefined) assertJsonFaithful(value, withCause, '', json)
+    throw markPermanent(new StoreDataCloneError(`the value cannot be copied to a worker thread (${message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`, withCause))
+  }
+  if (json !== undefined) assertJsonFaithful(value, context, '', { lossy: json.lossy, budget: bytes.byteLength })
+  if (!ownsWholeBuffer(bytes)) bytes = new Uint8Array(bytes)
+  return { value: bytes, form: 'serialized', transfer: [bytes.buffer as ArrayBuffer] }
+}
+
+function raw (data: unknown, context: StoreErrorContext): Handoff {
+  if (typeof data === 'string') return { value: data, form: 'encoded', transfer: undefined }
+  if (data instanceof Uint8Array) {
+    // A whole buffer is moved (it is detached in the caller's thread); a view is copied now.
+    const bytes = ownsWholeBuffer(data) ? data : new Uint8Array(data)
+    return { value: bytes, form: 'encoded', transfer: [bytes.buffer as ArrayBuffer] }
+  }
+  const what = data === null ? 'null' : typeof data === 'object' ? `an object (${(data as object).constructor?.name ?? 'no prototype'})` : `a ${typeof data}`
+  throw markPermanent(new StoreEncodeError(`codecs.raw() writes a string or a Uint8Array, got ${what}`, context))
+}
+
+/**
+ * Checks `data` for `spec` and copies it for the worker, at once. `value` is the user's part of
+ * `data` (which may be a versioning envelope around it), walked for problems and named in paths.
+ * JSON is encoded here (the text is the copy); schema and module values are copied with
+ * `v8.serialize` and encoded in the worker; raw bytes are moved or copied.
+ * Throws a permanent StoreError when the value cannot be written as it is.
+ */
+export function handOff (spec: CodecSpec, data: unknown, value: unknown, context: StoreErrorContext): Handoff {
+  switch (spec.kind) {
+    case 'json':
+      return { value: stringifyFaithful(data, value, spec.space, context, { lossy: spec.lossy }), form: 'encoded', transfer: undefined }
+    case 'schema':
+      return serialized(data, value, context, { lossy: spec.lossy })
+    case 'module':
+      return serialized(data, value, context, undefined)
+    case 'raw':
+      return raw(data, context)
+    default:
+      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
+  }
+}
