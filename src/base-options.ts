@@ -106,15 +106,25 @@ function resolveRetry (retry: BaseStoreOptions<unknown>['retry']): ResolvedBaseO
 /**
  * Claims the store's path for this process and registers its flush, exactly once; a failed
  * registration releases the claim so the path is not left held by a store that never existed.
+ * Returns `release()`, for `close()`: it drops the claim and unregisters the flush (when the
+ * register function returned a way to), so a closed store leaves nothing behind. Idempotent.
  */
-export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush): void {
+export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush): () => void {
   if (!claimPath(options.path)) {
     throw new StorePathInUseError('another open store already owns this path; close() it first', { store: options.name, path: options.path })
   }
+  let unregister: unknown
   try {
-    options.shutdownRegister(flush, { name: options.name, path: options.path })
+    unregister = options.shutdownRegister(flush, { name: options.name, path: options.path })
   } catch (err) {
     releasePath(options.path)
     throw err
+  }
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    releasePath(options.path)
+    if (typeof unregister === 'function') unregister()
   }
 }

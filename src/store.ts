@@ -13,7 +13,6 @@ import {
   StoreWriteError
 } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
-import { releasePath } from './path-claims.js'
 import { defaultPool, WriterPool } from './pool.js'
 import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
 import { quarantine } from './quarantine.js'
@@ -63,6 +62,7 @@ export class Store<T = unknown> {
   #warnedHandoff = false
   #closed = false
   #closing: Promise<void> | undefined
+  readonly #release: () => void
 
   constructor (options: StoreOptions<T>) {
     const base = resolveBaseOptions(options)
@@ -88,7 +88,7 @@ export class Store<T = unknown> {
         this.#stats.failed(err)
       }
     }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    ownPath(base, this.#shutdownFlush)
+    this.#release = ownPath(base, this.#shutdownFlush)
   }
 
   /** The name used in logs and errors. */
@@ -207,7 +207,7 @@ export class Store<T = unknown> {
       await this.#settle(this.#scheduler.flush())
     } finally {
       this.#scheduler.stop()
-      releasePath(this.path)
+      this.#release()
     }
   }
 
