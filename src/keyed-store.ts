@@ -105,7 +105,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
       },
       onFailure: (err) => { this.#stats.failed(err) }
     }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    this.#release = ownPath(base, this.#shutdownFlush)
+    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
   }
 
   /** The name used in logs and errors. */

@@ -88,7 +88,7 @@ export class Store<T = unknown> {
         this.#stats.failed(err)
       }
     }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    this.#release = ownPath(base, this.#shutdownFlush)
+    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
   }
 
   /** The name used in logs and errors. */

@@ -68,3 +68,18 @@ test('a shutdownRegister of the application\'s own that returns nothing keeps wo
   await again.close()
   assert.equal(flushes.length, 1)
 })
+
+test('an open store listens for beforeExit and the exit signals; once the last one is closed, none of those listeners remains', async () => {
+  const counts = (): number[] => ['beforeExit', 'SIGTERM', 'SIGINT', 'SIGHUP'].map((event) => process.listenerCount(event))
+  await new Promise((resolve) => setImmediate(resolve))
+  const before = counts()
+  const first = new Store({ path: file(), shutdownRegister: new ShutdownRegistry().register })
+  const second = new Store({ path: file(), shutdownRegister: new ShutdownRegistry().register })
+  assert.deepEqual(counts(), before.map((count) => count + 1))
+  await first.close()
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(counts(), before.map((count) => count + 1), 'still listening while a store is open')
+  await second.close()
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(counts(), before)
+})

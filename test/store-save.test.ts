@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store } from '../src/index.js'
-import { countMessages, nextMessage, recordingLogger, tempDir } from './helpers.js'
+import { countMessages, keepAlive, nextMessage, recordingLogger, tempDir } from './helpers.js'
 
 const dir = tempDir()
 const shutdown = new ShutdownRegistry()
@@ -78,6 +78,7 @@ test('delaySave() calls dataFn at write time, so many mutations make one write o
   const path = file()
   const starts = countMessages('offload-store:write:start', path)
   t.after(starts.stop)
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const store = new Store<{ count: number }>({ path, shutdownRegister: shutdown.register })
   const state = { count: 0 }
   let calls = 0
