@@ -112,7 +112,8 @@ test('a delaySave() made during a write still waits for its own deadline', async
   await store.close()
 })
 
-test('a delaySave() whose dataFn throws logs the error and writes nothing', async () => {
+test('a delaySave() whose dataFn throws logs the error and writes nothing', async (t) => {
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const path = file()
   const logger = recordingLogger()
   const store = new Store({ path, shutdownRegister: shutdown.register, logger, name: 'thrower' })
@@ -126,7 +127,8 @@ test('a delaySave() whose dataFn throws logs the error and writes nothing', asyn
   await store.close()
 })
 
-test('a failed delayed write is logged with name and path, swallowed, and retried by the next saveNow()', async () => {
+test('a failed delayed write is logged with name and path, swallowed, and retried by the next saveNow()', async (t) => {
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const parent = join(dir, `blocker${n++}`)
   writeFileSync(parent, 'a regular file where a directory should be')
   const path = join(parent, 'data.json')
