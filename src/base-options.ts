@@ -3,6 +3,7 @@ import { type Codec, codecs } from './codecs.js'
 import { StoreInvalidOptionError, StorePathInUseError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
 import { claimPath, releasePath } from './path-claims.js'
+import { type UnsavedState, watchUntilExit } from './exit-watch.js'
 import type { Durability } from './protocol.js'
 import type { ShutdownFlush, ShutdownRegister } from './shutdown.js'
 
@@ -104,17 +105,30 @@ function resolveRetry (retry: BaseStoreOptions<unknown>['retry']): ResolvedBaseO
 }
 
 /**
- * Claims the store's path for this process and registers its flush, exactly once; a failed
- * registration releases the claim so the path is not left held by a store that never existed.
+ * Claims the store's path for this process, registers its flush, exactly once, and watches its
+ * unwritten data until exit (`state` is its write scheduler); a failed registration releases the
+ * claim so the path is not left held by a store that never existed. Returns `release()`, for
+ * `close()`: it drops the claim, unregisters the flush (when the register function returned a way
+ * to) and ends the watch, so a closed store leaves nothing behind. Idempotent.
  */
-export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush): void {
+export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush, state: UnsavedState): () => void {
   if (!claimPath(options.path)) {
     throw new StorePathInUseError('another open store already owns this path; close() it first', { store: options.name, path: options.path })
   }
+  let unregister: unknown
   try {
-    options.shutdownRegister(flush, { name: options.name, path: options.path })
+    unregister = options.shutdownRegister(flush, { name: options.name, path: options.path })
   } catch (err) {
     releasePath(options.path)
     throw err
+  }
+  const unwatch = watchUntilExit({ name: options.name, path: options.path, logger: options.logger, flush, state })
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    unwatch()
+    releasePath(options.path)
+    if (typeof unregister === 'function') unregister()
   }
 }

@@ -7,7 +7,7 @@ export interface DeadlineOptions {
 }
 
 /**
- * One movable deadline with Home Assistant's delay-save semantics: every `set(delay)` moves the
+ * One movable deadline, never keeping the process alive, with Home Assistant's delay-save semantics: every `set(delay)` moves the
  * deadline to now + delay, later or earlier, and the latest call wins. It keeps a single timer and
  * moves its target instead of creating and cancelling a timer per call: a later deadline is picked
  * up when the armed timer fires early and re-arms for the rest; only an earlier one re-arms at once.
@@ -46,7 +46,11 @@ export class Deadline {
   #arm (delayMs: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#firesAt = this.#now() + delayMs
+    // Unref'd: a deadline alone must not keep the process alive (a one-hour delaySave would hold a
+    // finished script for an hour). While anything else runs it fires on time; when the event loop
+    // empties, the exit watch (exit-watch.ts) writes the data at beforeExit instead.
     this.#timer = setTimeout(this.#fire, delayMs)
+    this.#timer.unref()
   }
 
   readonly #fire = (): void => {

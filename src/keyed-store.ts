@@ -6,7 +6,6 @@ import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreInvali
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
 import type { Logger } from './logger.js'
-import { releasePath } from './path-claims.js'
 import { PinnedWorker } from './pinned-worker.js'
 import { quarantine } from './quarantine.js'
 import { type StoreStats, WriteStats } from './stats.js'
@@ -78,6 +77,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
   #loaded = false
   #closed = false
   #closing: Promise<void> | undefined
+  readonly #release: () => void
 
   constructor (options: KeyedStoreOptions<V>) {
     const base = resolveBaseOptions(options)
@@ -106,7 +106,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
       },
       onFailure: (err) => { this.#stats.failed(err) }
     }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    ownPath(base, this.#shutdownFlush)
+    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
   }
 
   /** The name used in logs and errors. */
@@ -274,7 +274,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     } finally {
       this.#scheduler.stop()
       await this.#worker.terminate()
-      releasePath(this.#path)
+      this.#release()
     }
   }
 

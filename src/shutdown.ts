@@ -31,8 +31,12 @@ export interface FlushOptions {
   readonly timeoutMs?: number
 }
 
-/** What a store's constructor is given to register its flush: usable unbound. */
-export type ShutdownRegister = (flush: ShutdownFlush, info?: ShutdownFlushInfo) => void
+/**
+ * What a store's constructor is given to register its flush: usable unbound. It may return a
+ * function that unregisters the flush, which the store calls when it is closed; a register
+ * function that returns nothing works too, and then keeps whatever it was given.
+ */
+export type ShutdownRegister = (flush: ShutdownFlush, info?: ShutdownFlushInfo) => (() => void) | undefined | void
 
 /** Options of {@link ShutdownRegistry.installSignalHandlers}. */
 export interface SignalHandlerOptions {
@@ -57,10 +61,19 @@ const WRITE_ERROR = 'offload-store:write:error'
 export class ShutdownRegistry {
   readonly #flushes = new Map<ShutdownFlush, ShutdownFlushInfo>()
 
-  /** Adds a flush to run at shutdown, with what names it in logs. Usable unbound. */
-  readonly register: ShutdownRegister = (flush, info = {}) => {
+  /**
+   * Adds a flush to run at shutdown, with what names it in logs, and returns a function that
+   * removes it again (a closed store calls it, so the registry holds only open stores). Usable unbound.
+   */
+  readonly register = (flush: ShutdownFlush, info: ShutdownFlushInfo = {}): () => void => {
     if (typeof flush !== 'function') throw new TypeError(`register() needs a function, got ${typeof flush}`)
-    this.#flushes.set(flush, info)
+    // A copy per registration: an unregister kept from an earlier registration of the same flush
+    // must not remove a later one.
+    const entry: ShutdownFlushInfo = { ...info }
+    this.#flushes.set(flush, entry)
+    return () => {
+      if (this.#flushes.get(flush) === entry) this.#flushes.delete(flush)
+    }
   }
 
   /** Number of registered flushes. */

@@ -13,7 +13,6 @@ import {
   StoreWriteError
 } from './errors.js'
 import { handOff } from './handoff.js'
-import { releasePath } from './path-claims.js'
 import { defaultPool, WriterPool } from './pool.js'
 import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
 import { quarantine } from './quarantine.js'
@@ -64,6 +63,7 @@ export class Store<T = unknown> {
   #warnedHandoff = false
   #closed = false
   #closing: Promise<void> | undefined
+  readonly #release: () => void
 
   constructor (options: StoreOptions<T>) {
     const base = resolveBaseOptions(options)
@@ -89,7 +89,7 @@ export class Store<T = unknown> {
         this.#stats.failed(err)
       }
     }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    ownPath(base, this.#shutdownFlush)
+    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
   }
 
   /** The name used in logs and errors. */
@@ -208,7 +208,7 @@ export class Store<T = unknown> {
       await this.#settle(this.#scheduler.flush())
     } finally {
       this.#scheduler.stop()
-      releasePath(this.path)
+      this.#release()
     }
   }
 

@@ -38,12 +38,16 @@ interface Pending<P> {
   readonly seq: number
   readonly payload: P
   readonly delayed: boolean
+  /** performance.now() of the oldest request this data answers that is not yet durable. */
+  readonly since: number
 }
 
 interface Write {
   /** The newest request this write carries; every request up to it is satisfied when it succeeds. */
   readonly seq: number
   readonly promise: Promise<void>
+  /** As {@link Pending.since}, for the data this write carries. */
+  readonly since: number
 }
 
 const noop = (): void => {}
@@ -96,10 +100,21 @@ export class WriteScheduler<P> {
     return this.#pending !== undefined
   }
 
+  /**
+   * `performance.now()` of the oldest request whose data is not yet durable (waiting, or in a write
+   * still running); undefined when everything requested is written or was dropped.
+   */
+  get unsavedSince (): number | undefined {
+    const pending = this.#pending?.since
+    const current = this.#current?.since
+    if (pending === undefined || current === undefined) return pending ?? current
+    return Math.min(pending, current)
+  }
+
   /** Replaces the pending data with `payload` and resolves once it (or newer data) is durable. */
   async request (payload: P): Promise<void> {
     const seq = ++this.#seq
-    this.#replacePending({ seq, payload, delayed: false })
+    this.#replacePending(seq, payload, false)
     this.#deadline.cancel()
     this.#delayedSince = undefined
     await this.#flushUntil(seq)
@@ -110,8 +125,7 @@ export class WriteScheduler<P> {
    * past `maxDelayMs` after the oldest delayed request still unwritten.
    */
   schedule (payload: P, delayMs: number): void {
-    this.#replacePending({ seq: ++this.#seq, payload, delayed: true })
-    const now = performance.now()
+    const now = this.#replacePending(++this.#seq, payload, true)
     this.#delayedSince ??= now
     this.#deadline.set(Math.min(delayMs, Math.max(0, this.#delayedSince + this.#maxDelayMs - now)))
   }
@@ -123,9 +137,12 @@ export class WriteScheduler<P> {
     this.#clearRetry()
   }
 
-  #replacePending (next: Pending<P>): void {
+  /** Makes `payload` the pending data (older pending data counts as coalesced); returns now. */
+  #replacePending (seq: number, payload: P, delayed: boolean): number {
+    const now = performance.now()
     if (this.#pending !== undefined) this.#coalesced++
-    this.#pending = next
+    this.#pending = { seq, payload, delayed, since: this.#pending?.since ?? now }
+    return now
   }
 
   /**
@@ -204,9 +221,13 @@ export class WriteScheduler<P> {
     }, (err: unknown) => {
       this.#consecutiveFailures++
       // Keep unsaved data for a retry, unless newer data replaced it or it would only fail again.
-      if (this.#pending === undefined && !this.#hooks.isPermanent(err)) {
+      const newer = this.#pending
+      if (newer === undefined && !this.#hooks.isPermanent(err)) {
         this.#pending = taken
         this.#scheduleRetry()
+      } else if (newer !== undefined && taken.since < newer.since) {
+        // The newer data replaces this write's, but what this write carried has been unsaved longer.
+        this.#pending = { ...newer, since: taken.since }
       }
       this.#hooks.onFailure?.(err)
       throw err
@@ -214,6 +235,6 @@ export class WriteScheduler<P> {
       this.#current = undefined
     })
     promise.catch(noop)
-    this.#current = { seq: taken.seq, promise }
+    this.#current = { seq: taken.seq, promise, since: taken.since }
   }
 }

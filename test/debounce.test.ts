@@ -73,3 +73,14 @@ test('cancel() stops a pending deadline', (t) => {
   h.tick(100)
   assert.deepEqual(h.fired, [])
 })
+
+test('an armed deadline does not keep the event loop alive (its timer is unref\'d)', (t) => {
+  // Counts ref'd timers only: an unref'd one does not hold the loop, so it is not listed.
+  const refTimers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+  const before = refTimers()
+  const deadline = new Deadline(() => {})
+  t.after(() => { deadline.cancel() })
+  deadline.set(3_600_000)
+  assert.equal(deadline.armed, true)
+  assert.equal(refTimers(), before)
+})

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { codecs, KeyedStore, Store } from '../src/index.js'
 import { kPinnedWorker } from '../src/symbols.js'
-import { countMessages, fakeRegister, nextMessage, tempDir } from './helpers.js'
+import { countMessages, fakeRegister, keepAlive, nextMessage, tempDir } from './helpers.js'
 import { journalFor, nextRecordFor } from './journal-helpers.js'
 
 const dir = tempDir()
@@ -76,6 +76,7 @@ test('set() schedules one debounced write for many changes', async (t) => {
   const path = file()
   const starts = countMessages('offload-store:write:start', path)
   t.after(starts.stop)
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const store = open<number>(path, { delayMs: 20 })
   await store.load()
   const written = nextMessage<{ path: string }>('offload-store:write:end', (m) => m.path === path)

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store, StoreInvalidOptionError, WriterPool } from '../src/index.js'
 import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fixture, run } from './rel-helpers.js'
 
 const dir = tempDir()
 let n = 0
@@ -213,3 +214,21 @@ test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, 
 test('ShutdownRegistry.flush() validates timeoutMs', async () => {
   await assert.rejects(new ShutdownRegistry().flush({ timeoutMs: -1 }), { code: 'ERR_STORE_INVALID_OPTION' })
 })
+
+for (const umask of ['022', '077']) {
+  test(`under umask ${umask}, created directories get exactly the documented mode: the file's mode plus search where it grants read`, { timeout: 60_000 }, async () => {
+    const where = join(dir, `umask-${umask}`)
+    mkdirSync(where)
+    const result = await run(process.execPath, [fixture('umask-child.js'), where, umask])
+    assert.equal(result.code, 0, result.stderr)
+    // Each value: the top directory created, the one below it, then the file.
+    assert.deepEqual(JSON.parse(result.stdout), {
+      'store 600': '700 700 600',
+      'keyed 600': '700 700 600',
+      'store 660': '770 770 660',
+      'keyed 660': '770 770 660',
+      'store 644': '755 755 644',
+      'keyed 644': '755 755 644'
+    })
+  })
+}

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store, WriterPool } from '../src/index.js'
-import { countMessages, nextMessage, recordingLogger, tempDir } from './helpers.js'
+import { countMessages, keepAlive, nextMessage, recordingLogger, tempDir } from './helpers.js'
 
 const dir = tempDir()
 const shutdown = new ShutdownRegistry()
@@ -78,6 +78,7 @@ test('delaySave() calls dataFn at write time, so many mutations make one write o
   const path = file()
   const starts = countMessages('offload-store:write:start', path)
   t.after(starts.stop)
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const store = new Store<{ count: number }>({ path, shutdownRegister: shutdown.register })
   const state = { count: 0 }
   let calls = 0
@@ -111,7 +112,8 @@ test('a delaySave() made during a write still waits for its own deadline', async
   await store.close()
 })
 
-test('a delaySave() whose dataFn throws logs the error and writes nothing', async () => {
+test('a delaySave() whose dataFn throws logs the error and writes nothing', async (t) => {
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const path = file()
   const logger = recordingLogger()
   const store = new Store({ path, shutdownRegister: shutdown.register, logger, name: 'thrower' })
@@ -125,7 +127,8 @@ test('a delaySave() whose dataFn throws logs the error and writes nothing', asyn
   await store.close()
 })
 
-test('a failed delayed write is logged with name and path, swallowed, and retried by the next saveNow()', async () => {
+test('a failed delayed write is logged with name and path, swallowed, and retried by the next saveNow()', async (t) => {
+  t.after(keepAlive()) // the debounce timer is unref'd: only a live loop lets it fire
   const parent = join(dir, `blocker${n++}`)
   writeFileSync(parent, 'a regular file where a directory should be')
   const path = join(parent, 'data.json')

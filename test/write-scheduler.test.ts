@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { performance } from 'node:perf_hooks'
 import { WriteScheduler } from '../src/write-scheduler.js'
 
 /** A scheduler whose writes take `ms` and record what they wrote and when they finished. */
@@ -76,4 +77,22 @@ test('maxDelayMs caps how far a moving deadline can drift', async () => {
   }
   assert.ok(durable.length >= 2, `written ${durable.length} times in 200 ms with a 30 ms cap`)
   capped.stop()
+})
+
+test('unsavedSince is the time of the oldest request not yet durable: kept through a failed write and a newer request, cleared once written', async () => {
+  const { scheduler, failNext } = harness()
+  assert.equal(scheduler.unsavedSince, undefined)
+  const before = performance.now()
+  scheduler.schedule(1, 60_000)
+  const first = scheduler.unsavedSince
+  assert.ok(first !== undefined && first >= before)
+  scheduler.schedule(2, 60_000)
+  assert.equal(scheduler.unsavedSince, first, 'a newer request does not make older unsaved data younger')
+  failNext()
+  const flushing = scheduler.flush()
+  scheduler.schedule(3, 60_000) // made during the write that is about to fail
+  await assert.rejects(flushing)
+  assert.equal(scheduler.unsavedSince, first, 'the failed write\'s data is still the oldest unsaved')
+  await scheduler.flush()
+  assert.equal(scheduler.unsavedSince, undefined)
 })
