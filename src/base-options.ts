@@ -1,11 +1,9 @@
 import { resolve } from 'node:path'
 import { type Codec, codecs } from './codecs.js'
-import { StoreInvalidOptionError, StorePathInUseError } from './errors.js'
+import { StoreInvalidOptionError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
-import { claimPath, releasePath } from './path-claims.js'
-import { type UnsavedState, watchUntilExit } from './exit-watch.js'
 import type { Durability } from './protocol.js'
-import type { ShutdownFlush, ShutdownRegister } from './shutdown.js'
+import type { ShutdownRegister } from './shutdown.js'
 
 /** Options every store takes. */
 export interface BaseStoreOptions<T> {
@@ -59,28 +57,54 @@ export interface ResolvedBaseOptions<T> {
   readonly onCorrupt: 'throw' | 'quarantine'
 }
 
-/** Throws ERR_STORE_INVALID_OPTION naming the option and what it received. */
-export function invalid (name: string, message: string, value: unknown): never {
-  throw new StoreInvalidOptionError(`options.${name} ${message}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+/** Which store an option error belongs to, as far as its options say. */
+export interface OptionOwner {
+  readonly name?: string | undefined
+  readonly path?: string | undefined
 }
 
-/** Validates the options every store takes, one check per option, and applies defaults. */
-export function resolveBaseOptions<T> (options: BaseStoreOptions<T>): ResolvedBaseOptions<T> {
-  if (options === null || typeof options !== 'object') throw new StoreInvalidOptionError(`options must be an object, got ${String(options)}`)
+/** Throws ERR_STORE_INVALID_OPTION naming the store, the option and what it received. */
+export function invalid (owner: OptionOwner, option: string, message: string, value: unknown): never {
+  const got = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'function' ? 'a function' : String(value)
+  throw new StoreInvalidOptionError(`options.${option} ${message}, got ${got}`, { store: owner.name, path: owner.path })
+}
+
+/** The options every store takes; a store class lists its own on top. */
+const BASE_OPTIONS = ['path', 'shutdownRegister', 'codec', 'name', 'mode', 'logger', 'durability', 'maxDelay', 'retry', 'onCorrupt'] as const
+
+/** Which store class is being built, and the options it accepts beyond the base ones. */
+export interface StoreKind {
+  /** `'Store'` or `'KeyedStore'`, for messages. */
+  readonly kind: string
+  readonly options: readonly string[]
+}
+
+/**
+ * Validates the options every store takes, one check per option, and applies defaults. An option
+ * the store does not know is an error (a typo, or an option of the other store class), never
+ * silently ignored.
+ */
+export function resolveBaseOptions<T> (options: BaseStoreOptions<T>, store: StoreKind): ResolvedBaseOptions<T> {
+  if (options === null || typeof options !== 'object') throw new StoreInvalidOptionError(`new ${store.kind}(options): options must be an object, got ${String(options)}`)
   const { path, shutdownRegister, codec, name, mode, logger } = options
-  if (typeof path !== 'string' || path.length === 0) invalid('path', 'must be a non-empty string', path)
-  if (typeof shutdownRegister !== 'function') invalid('shutdownRegister', 'must be a function such as registry.register', shutdownRegister)
-  if (codec !== undefined && (codec === null || typeof codec !== 'object' || typeof codec.spec?.kind !== 'string')) invalid('codec', 'must come from codecs.json(), codecs.schema(), codecs.module() or codecs.raw()', codec)
-  if (name !== undefined && (typeof name !== 'string' || name.length === 0)) invalid('name', 'must be a non-empty string', name)
-  if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) invalid('mode', 'must be a file mode such as 0o600', mode)
+  if (typeof path !== 'string' || path.length === 0) invalid({ name: typeof name === 'string' ? name : undefined }, 'path', 'must be a non-empty string', path)
+  const resolved = resolve(path)
+  const owner = { name: typeof name === 'string' && name.length > 0 ? name : resolved, path: resolved }
+  const known = new Set<string>([...BASE_OPTIONS, ...store.options])
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) invalid(owner, key, `is not an option of ${store.kind}; it accepts ${[...known].join(', ')}`, (options as unknown as Record<string, unknown>)[key])
+  }
+  if (typeof shutdownRegister !== 'function') invalid(owner, 'shutdownRegister', 'must be a function such as registry.register', shutdownRegister)
+  if (codec !== undefined && (codec === null || typeof codec !== 'object' || typeof codec.spec?.kind !== 'string')) invalid(owner, 'codec', 'must come from codecs.json(), codecs.schema(), codecs.module() or codecs.raw()', codec)
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0)) invalid(owner, 'name', 'must be a non-empty string', name)
+  if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) invalid(owner, 'mode', 'must be a file mode such as 0o600', mode)
   if (logger !== undefined && (logger === null || typeof logger !== 'object' || ['error', 'warn', 'debug'].some((level) => typeof (logger as unknown as Record<string, unknown>)[level] !== 'function'))) {
-    invalid('logger', 'must have error, warn and debug methods', logger)
+    invalid(owner, 'logger', 'must have error, warn and debug methods', logger)
   }
   const { durability = 'full', maxDelay = Infinity, retry, onCorrupt = 'throw' } = options
-  if (!['full', 'file', 'none'].includes(durability)) invalid('durability', "must be 'full', 'file' or 'none'", durability)
-  if (typeof maxDelay !== 'number' || Number.isNaN(maxDelay) || maxDelay < 0) invalid('maxDelay', 'must be a number of milliseconds >= 0', maxDelay)
-  if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') invalid('onCorrupt', "must be 'throw' or 'quarantine'", onCorrupt)
-  const resolved = resolve(path)
+  if (!['full', 'file', 'none'].includes(durability)) invalid(owner, 'durability', "must be 'full', 'file' or 'none'", durability)
+  if (typeof maxDelay !== 'number' || Number.isNaN(maxDelay) || maxDelay < 0) invalid(owner, 'maxDelay', 'must be a number of milliseconds >= 0', maxDelay)
+  if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') invalid(owner, 'onCorrupt', "must be 'throw' or 'quarantine'", onCorrupt)
   return {
     path: resolved,
     name: name ?? resolved,
@@ -90,45 +114,16 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>): ResolvedBa
     shutdownRegister,
     durability,
     maxDelayMs: maxDelay,
-    retry: resolveRetry(retry),
+    retry: resolveRetry(owner, retry),
     onCorrupt
   }
 }
 
-function resolveRetry (retry: BaseStoreOptions<unknown>['retry']): ResolvedBaseOptions<unknown>['retry'] {
+function resolveRetry (owner: OptionOwner, retry: BaseStoreOptions<unknown>['retry']): ResolvedBaseOptions<unknown>['retry'] {
   if (retry === false) return false
-  if (retry !== undefined && (retry === null || typeof retry !== 'object')) invalid('retry', 'must be false or { initialMs, maxMs }', retry)
+  if (retry !== undefined && (retry === null || typeof retry !== 'object')) invalid(owner, 'retry', 'must be false or { initialMs, maxMs }', retry)
   const { initialMs = 1000, maxMs = 60_000 } = retry ?? {}
-  if (typeof initialMs !== 'number' || !(initialMs > 0) || !Number.isFinite(initialMs)) invalid('retry.initialMs', 'must be a finite number > 0', initialMs)
-  if (typeof maxMs !== 'number' || !(maxMs >= initialMs) || !Number.isFinite(maxMs)) invalid('retry.maxMs', 'must be a finite number >= retry.initialMs', maxMs)
+  if (typeof initialMs !== 'number' || !(initialMs > 0) || !Number.isFinite(initialMs)) invalid(owner, 'retry.initialMs', 'must be a finite number > 0', initialMs)
+  if (typeof maxMs !== 'number' || !(maxMs >= initialMs) || !Number.isFinite(maxMs)) invalid(owner, 'retry.maxMs', 'must be a finite number >= retry.initialMs', maxMs)
   return { initialMs, maxMs }
-}
-
-/**
- * Claims the store's path for this process, registers its flush, exactly once, and watches its
- * unwritten data until exit (`state` is its write scheduler); a failed registration releases the
- * claim so the path is not left held by a store that never existed. Returns `release()`, for
- * `close()`: it drops the claim, unregisters the flush (when the register function returned a way
- * to) and ends the watch, so a closed store leaves nothing behind. Idempotent.
- */
-export function ownPath (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush, state: UnsavedState): () => void {
-  if (!claimPath(options.path)) {
-    throw new StorePathInUseError('another open store already owns this path; close() it first', { store: options.name, path: options.path })
-  }
-  let unregister: unknown
-  try {
-    unregister = options.shutdownRegister(flush, { name: options.name, path: options.path })
-  } catch (err) {
-    releasePath(options.path)
-    throw err
-  }
-  const unwatch = watchUntilExit({ name: options.name, path: options.path, logger: options.logger, flush, state })
-  let released = false
-  return () => {
-    if (released) return
-    released = true
-    unwatch()
-    releasePath(options.path)
-    if (typeof unregister === 'function') unregister()
-  }
 }

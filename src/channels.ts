@@ -34,12 +34,19 @@ export interface WriteErrorMessage {
   readonly error: Error
 }
 
+/** The channels' names, for `diagnosticsChannel.subscribe(name, fn)`. */
+export const channelNames = {
+  writeStart: 'offload-store:write:start',
+  writeEnd: 'offload-store:write:end',
+  writeError: 'offload-store:write:error'
+} as const
+
 /** `node:diagnostics_channel` channels, named `offload-store:write:*`, as undici does for requests. */
 export const channels = {
   /** {@link WriteStartMessage} */
-  writeStart: diagnosticsChannel.channel('offload-store:write:start'),
+  writeStart: diagnosticsChannel.channel(channelNames.writeStart),
   /** {@link WriteEndMessage} */
-  writeEnd: diagnosticsChannel.channel('offload-store:write:end'),
+  writeEnd: diagnosticsChannel.channel(channelNames.writeEnd),
   /** {@link WriteErrorMessage} */
-  writeError: diagnosticsChannel.channel('offload-store:write:error')
+  writeError: diagnosticsChannel.channel(channelNames.writeError)
 } as const

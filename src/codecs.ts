@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { decodeBytes, type ModuleImporter } from './codec-runtime.js'
+import { StoreInvalidArgumentError } from './errors.js'
 import type { CodecSpec } from './protocol.js'
 
 declare const valueType: unique symbol
@@ -54,11 +57,11 @@ function moduleUrl (url: string | URL): string {
   if (url instanceof URL) return url.href
   if (isAbsolute(url)) return pathToFileURL(url).href
   if (/^(file|data):/.test(url)) return url
-  throw new TypeError(`codecs.module() needs a URL or an absolute path, got ${JSON.stringify(url)}; use new URL('./codec.js', import.meta.url)`)
+  throw new StoreInvalidArgumentError(`codecs.module() needs a URL or an absolute path, got ${JSON.stringify(url)}; use new URL('./codec.js', import.meta.url)`)
 }
 
 function lossyOption (factory: string, lossy: unknown): boolean {
-  if (lossy !== undefined && typeof lossy !== 'boolean') throw new TypeError(`${factory} options.lossy must be a boolean, got ${typeof lossy}`)
+  if (lossy !== undefined && typeof lossy !== 'boolean') throw new StoreInvalidArgumentError(`${factory} options.lossy must be a boolean, got ${typeof lossy}`)
   return lossy === true
 }
 
@@ -77,7 +80,7 @@ export const codecs = {
    * with `v8.serialize` when the write starts; decodes with `JSON.parse`.
    */
   schema<T = unknown>(jsonSchema: object, options: SchemaCodecOptions = {}): Codec<T> {
-    if (jsonSchema === null || typeof jsonSchema !== 'object') throw new TypeError('codecs.schema() needs a JSON schema object')
+    if (jsonSchema === null || typeof jsonSchema !== 'object') throw new StoreInvalidArgumentError(`codecs.schema() needs a JSON schema object, got ${jsonSchema === null ? 'null' : typeof jsonSchema}`)
     const text = JSON.stringify(jsonSchema)
     return {
       spec: {
@@ -97,7 +100,15 @@ export const codecs = {
    * class instances returns them with their prototypes).
    */
   module<T = unknown>(url: string | URL, exports: ModuleCodecExports = { encode: 'encode', decode: 'decode' }): Codec<T> {
-    return { spec: { kind: 'module', url: moduleUrl(url), encode: exports.encode, decode: exports.decode } }
+    const href = moduleUrl(url)
+    // Checked now, where the mistake is made, rather than at the first save in a worker.
+    if (href.startsWith('file:') && !existsSync(fileURLToPath(href))) {
+      throw new StoreInvalidArgumentError(`codecs.module(): no file at ${fileURLToPath(href)}; build it first, or check the path (new URL('./codec.js', import.meta.url) resolves against the calling module)`)
+    }
+    if (exports === null || typeof exports !== 'object' || typeof exports.encode !== 'string' || typeof exports.decode !== 'string') {
+      throw new StoreInvalidArgumentError('codecs.module(): exports must be { encode: string, decode: string }, the names of the module\'s functions')
+    }
+    return { spec: { kind: 'module', url: href, encode: exports.encode, decode: exports.decode } }
   },
 
   /**
@@ -109,33 +120,9 @@ export const codecs = {
   }
 } as const
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+const importOnMainThread: ModuleImporter = async (url) => await import(url) as Record<string, unknown>
 
 /** Decodes file bytes on the main thread, so the result keeps its prototypes. */
 export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unknown> {
-  switch (spec.kind) {
-    case 'json':
-    case 'schema':
-      return JSON.parse(utf8.decode(bytes))
-    case 'module': {
-      const mod = await import(spec.url) as Record<string, unknown>
-      const fn = mod[spec.decode]
-      if (typeof fn !== 'function') throw new TypeError(`codec module ${spec.url} has no exported function ${JSON.stringify(spec.decode)}`)
-      return await (fn as (bytes: Uint8Array) => unknown)(bytes)
-    }
-    case 'raw':
-      return bytes
-    default:
-      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
-  }
-}
-
-/** True when the codec writes JSON text, so a value must survive the trip as `JSON.stringify` would see it. */
-export function isJsonCodec (spec: CodecSpec): boolean {
-  return spec.kind === 'json' || spec.kind === 'schema'
-}
-
-/** True when a JSON codec was built with `{ lossy: true }`: JSON's silent drops are accepted. */
-export function acceptsLossyJson (spec: CodecSpec): boolean {
-  return (spec.kind === 'json' || spec.kind === 'schema') && spec.lossy === true
+  return await decodeBytes(spec, bytes, importOnMainThread)
 }

@@ -17,13 +17,13 @@ function where (context: StoreErrorContext): string {
 /** Base class of every error this library throws or rejects with; branch on `err.code`. */
 export class StoreError extends Error {
   /** A stable, documented code such as `ERR_STORE_WRITE`. */
-  readonly code: string
+  readonly code: StoreErrorCode
   /** The name of the store the error belongs to, when it belongs to one. */
   readonly store: string | undefined
   /** The resolved path of the store's file, when it belongs to one. */
   readonly path: string | undefined
 
-  constructor (code: string, message: string, context: StoreErrorContext = {}) {
+  constructor (code: StoreErrorCode, message: string, context: StoreErrorContext = {}) {
     super(where(context) + message, context.cause === undefined ? undefined : { cause: context.cause })
     this.code = code
     this.store = context.store
@@ -101,6 +101,13 @@ export class StoreInvalidOptionError extends StoreError {
   }
 }
 
+/** An argument given to a method or a factory is invalid; the message names it and what was received. */
+export class StoreInvalidArgumentError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_INVALID_ARGUMENT', message, context)
+  }
+}
+
 /** The call is not valid in the store's current state (such as `load()` after unsaved changes). */
 export class StoreStateError extends StoreError {
   constructor (message: string, context: StoreErrorContext = {}) {
@@ -122,6 +129,24 @@ export class StoreFlushTimeoutError extends StoreError {
   }
 }
 
+/**
+ * A shutdown flush in which some stores failed or did not finish: `errors` holds each failure (a
+ * store cut off by `timeoutMs` counts as one, `ERR_STORE_FLUSH_TIMEOUT`) and `report` what every
+ * store did. The message names the stores.
+ */
+export class StoreFlushError extends StoreError {
+  /** Each store's failure, in the order of `report.failed`, then `report.unfinished`. */
+  readonly errors: readonly unknown[]
+  /** What every store did: finished, failed, or did not finish. */
+  readonly report: { readonly finished: readonly string[], readonly failed: ReadonlyArray<{ readonly store: string, readonly error: unknown }>, readonly unfinished: readonly string[] }
+
+  constructor (message: string, context: StoreErrorContext = {}, errors: readonly unknown[] = [], report: StoreFlushError['report'] = { finished: [], failed: [], unfinished: [] }) {
+    super('ERR_STORE_FLUSH', message, context)
+    this.errors = errors
+    this.report = report
+  }
+}
+
 /** Every error class with its code, for documentation checks and exhaustive handling. */
 export const errorCodes = {
   ERR_STORE_DECODE: StoreDecodeError,
@@ -133,9 +158,11 @@ export const errorCodes = {
   ERR_STORE_PATH_IN_USE: StorePathInUseError,
   ERR_STORE_CLOSED: StoreClosedError,
   ERR_STORE_INVALID_OPTION: StoreInvalidOptionError,
+  ERR_STORE_INVALID_ARGUMENT: StoreInvalidArgumentError,
   ERR_STORE_STATE: StoreStateError,
   ERR_STORE_VERSION: StoreVersionError,
-  ERR_STORE_FLUSH_TIMEOUT: StoreFlushTimeoutError
+  ERR_STORE_FLUSH_TIMEOUT: StoreFlushTimeoutError,
+  ERR_STORE_FLUSH: StoreFlushError
 } as const
 
 /** A code listed in {@link errorCodes}. */

@@ -3,7 +3,7 @@ import { serialize } from 'node:v8'
 import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
 import { assertJsonFaithful, stringifyFaithful } from './json-fidelity.js'
 import type { CodecSpec, WriteForm } from './protocol.js'
-import { markPermanent } from './write-outcome.js'
+import { isStackOverflow, markPermanent, tooDeepToCopy } from './write-outcome.js'
 
 // A Piscina task is cloned when a worker takes it, which may be much later than the call when the
 // pool is starting or busy: a value sent as is would be written as it is *then*, after the check.
@@ -31,9 +31,7 @@ function serialized (data: unknown, value: unknown, context: StoreErrorContext, 
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     const withCause = { ...context, cause: err }
-    if (err instanceof RangeError && /call stack/i.test(message)) {
-      throw markPermanent(new StoreDataCloneError('the value is nested too deeply to copy to a worker: v8.serialize overflowed the stack (it handles about 3,000 levels); flatten it', withCause))
-    }
+    if (isStackOverflow(err)) throw tooDeepToCopy(withCause)
     if (json !== undefined) assertJsonFaithful(value, withCause, '', json)
     throw markPermanent(new StoreDataCloneError(`the value cannot be copied to a worker thread (${message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`, withCause))
   }

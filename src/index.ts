@@ -14,16 +14,18 @@ export {
   StorePathInUseError,
   StoreClosedError,
   StoreInvalidOptionError,
+  StoreInvalidArgumentError,
   StoreStateError,
   StoreVersionError,
   StoreFlushTimeoutError,
+  StoreFlushError,
   errorCodes,
   type StoreErrorCode,
   type StoreErrorContext
 } from './errors.js'
 export { channels, type WriteStartMessage, type WriteEndMessage, type WriteErrorMessage } from './channels.js'
 export type { Logger } from './logger.js'
-export type { StoreStats, LastWrite } from './stats.js'
+export type { StoreStats, LastWrite } from './telemetry.js'
 export type { Migrate, VersionOptions } from './versioning.js'
 export type { BaseStoreOptions } from './base-options.js'
 export type { CodecSpec, Durability } from './protocol.js'

@@ -25,7 +25,7 @@ import type { KeyedOp } from './protocol.js'
 /** The first 7 bytes of a format-2 journal; the 8th is the format version. */
 const MAGIC = Buffer.from([0x89, 0x4f, 0x53, 0x4a, 0x52, 0x4e, 0x4c])
 /** The format this code writes. */
-export const JOURNAL_VERSION = 2
+const JOURNAL_VERSION = 2
 /** Bytes before the first record of a format-2 journal. */
 export const JOURNAL_PREAMBLE = MAGIC.byteLength + 1
 const FRAME = 12
@@ -51,7 +51,7 @@ export function journalPathFor (path: string): string {
 export class JournalCorruptError extends Error {}
 
 /** One record after the header. */
-export type JournalRecord =
+type JournalRecord =
   | { readonly kind: 'change', readonly ops: readonly KeyedOp[] }
   | { readonly kind: 'next', readonly snapshot: SnapshotId }
 

@@ -1,5 +1,5 @@
 import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
-import { markPermanent } from './write-outcome.js'
+import { isStackOverflow, markPermanent } from './write-outcome.js'
 
 // What JSON.stringify writes is not always the value: it writes a Map as {}, NaN as null, leaves
 // functions out, and throws on a BigInt or a cycle without saying where. This module refuses those
@@ -15,7 +15,7 @@ import { markPermanent } from './write-outcome.js'
 //   the cycle and visits a shared object once.
 
 /** What JSON.stringify would do wrong with a value, and so why it is refused. */
-export type FidelityKind =
+type FidelityKind =
   /** JSON cannot encode it at all: a cycle. */
   | 'cycle'
   /** JSON.stringify throws on it (a BigInt). */
@@ -33,7 +33,7 @@ export type FidelityKind =
   | 'toJSON'
 
 /** Where in the value a problem was found, what it was, and how to fix it. */
-export interface FidelityProblem {
+interface FidelityProblem {
   /** JSONPath-like location, `$` for the root. */
   readonly at: string
   /** What was found there ("a Map", "a cycle"). */
@@ -45,7 +45,7 @@ export interface FidelityProblem {
 }
 
 /** How strictly a value is checked. */
-export interface JsonCheckOptions {
+interface JsonCheckOptions {
   /** Accept what JSON silently drops or changes (Map and Set as `{}`, NaN as `null`, functions left out). @defaultValue false */
   readonly lossy?: boolean | undefined
   /**
@@ -286,7 +286,7 @@ function exact (root: unknown, options: JsonCheckOptions): FidelityProblem | und
  * The first place where JSON would not faithfully hold `root` (in depth-first order), or undefined.
  * Costs O(objects in the value) for every shape: cycles, shared references, deep chains, wide objects.
  */
-export function findJsonFidelityProblem (root: unknown, options: JsonCheckOptions = {}, budget = DEFAULT_BUDGET): FidelityProblem | undefined {
+function findJsonFidelityProblem (root: unknown, options: JsonCheckOptions = {}, budget = DEFAULT_BUDGET): FidelityProblem | undefined {
   const problem = cheap(root, options, budget)
   return problem === EXCEEDED ? exact(root, options) : problem
 }
@@ -390,7 +390,7 @@ function explainFailure (value: unknown, err: unknown, check: JsonCheckOptions, 
   }
   if (problem !== undefined) return toError(problem, withCause, '')
   const message = err instanceof Error ? err.message : String(err)
-  if (err instanceof RangeError && /call stack/i.test(message)) {
+  if (isStackOverflow(err)) {
     return markPermanent(new StoreEncodeError('the value is nested too deeply to encode: JSON.stringify overflowed the stack (it handles about 4,000 levels); flatten it, or use a KeyedStore for many entries', withCause))
   }
   if (err instanceof RangeError && /string length/i.test(message)) {

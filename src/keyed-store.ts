@@ -1,18 +1,17 @@
 import { performance } from 'node:perf_hooks'
+import { serialize } from 'node:v8'
 import type { ResourceLimits } from 'node:worker_threads'
-import { type BaseStoreOptions, invalid, ownPath, resolveBaseOptions } from './base-options.js'
-import { acceptsLossyJson, isJsonCodec } from './codecs.js'
-import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreInvalidOptionError, StoreReadError, StoreStateError, StoreWriteError } from './errors.js'
+import { type BaseStoreOptions, invalid, type OptionOwner, resolveBaseOptions } from './base-options.js'
+import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
+import { StoreError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
-import type { Logger } from './logger.js'
 import { PinnedWorker } from './pinned-worker.js'
-import { quarantine } from './quarantine.js'
-import { type StoreStats, WriteStats } from './stats.js'
+import { StoreCore } from './store-core.js'
 import { kPinnedWorker } from './symbols.js'
-import type { CodecSpec, JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase } from './protocol.js'
-import { failureFromRejection, failureFromResult, isPermanent, rebuildError } from './write-outcome.js'
-import { WriteScheduler } from './write-scheduler.js'
+import type { StoreStats } from './telemetry.js'
+import type { CodecSpec, JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase, WriteResult } from './protocol.js'
+import { isPermanent, isStackOverflow, markPermanent, rebuildError, tooDeepToCopy } from './write-outcome.js'
 
 /** Journal tuning for {@link KeyedStoreOptions.journal}. */
 export interface JournalOptions {
@@ -49,6 +48,9 @@ interface Taken<V> {
 
 const KEYED_WRITER = new URL('../workers/keyed-writer.js', import.meta.url)
 
+/** The options a KeyedStore accepts beyond the base ones. */
+const KEYED_OPTIONS = ['delayMs', 'journal', 'writeTimeout', 'resourceLimits'] as const
+
 /**
  * A map persisted in one file, for large states: the main thread sends its pinned worker only the
  * entries changed since the last save, so a save costs the main thread O(changed entries). The
@@ -57,16 +59,11 @@ const KEYED_WRITER = new URL('../workers/keyed-writer.js', import.meta.url)
  * {@link Store}. The file is a plain object of entries, loadable by a `Store` with the same codec.
  */
 export class KeyedStore<K extends string = string, V = unknown> {
-  readonly #name: string
-  readonly #path: string
-  readonly #logger: Logger
-  readonly #onCorrupt: 'throw' | 'quarantine'
-  readonly #stats: WriteStats
+  readonly #core: StoreCore<null>
   readonly #delayMs: number
   readonly #checkJson: { readonly lossy: boolean } | undefined
   readonly #spec: CodecSpec
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
-  readonly #scheduler: WriteScheduler<null>
   #data = new Map<K, V>()
   // Changes since the last acknowledged write, newest position last (as #data orders keys).
   #dirty = new Map<string, Change<V>>()
@@ -75,51 +72,39 @@ export class KeyedStore<K extends string = string, V = unknown> {
   // The worker generation whose mirror equals the last acknowledged state (0: none does).
   #syncedGeneration = 0
   #loaded = false
-  #closed = false
-  #closing: Promise<void> | undefined
-  readonly #release: () => void
 
   constructor (options: KeyedStoreOptions<V>) {
-    const base = resolveBaseOptions(options)
+    const base = resolveBaseOptions(options, { kind: 'KeyedStore', options: KEYED_OPTIONS })
     const { delayMs, journal, writeTimeout, resourceLimits } = options
-    if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid('delayMs', 'must be a finite number >= 0', delayMs)
-    if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid('writeTimeout', 'must be an integer >= 0', writeTimeout)
-    if (base.codec.spec.kind === 'raw') invalid('codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
-    const journalSettings = resolveJournal(journal)
-    if (journalSettings !== undefined && !isJsonCodec(base.codec.spec)) invalid('journal', 'needs a JSON codec (codecs.json() or codecs.schema()): journal records are JSON', base.codec.spec.kind)
+    if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid(base, 'delayMs', 'must be a finite number >= 0', delayMs)
+    if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid(base, 'writeTimeout', 'must be an integer >= 0', writeTimeout)
+    if (base.codec.spec.kind === 'raw') invalid(base, 'codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
+    const journalSettings = resolveJournal(base, journal)
+    if (journalSettings !== undefined && !isJsonCodec(base.codec.spec)) invalid(base, 'journal', 'needs a JSON codec (codecs.json() or codecs.schema()): journal records are JSON', base.codec.spec.kind)
 
-    this.#name = base.name
-    this.#path = base.path
-    this.#logger = base.logger
-    this.#onCorrupt = base.onCorrupt
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
     this.#spec = base.codec.spec
-    this.#stats = new WriteStats(base.name, base.path)
-    const config: KeyedWorkerConfig = { path: base.path, mode: base.mode, durability: base.durability, codec: base.codec.spec, journal: journalSettings }
+    const config: KeyedWorkerConfig = { target: { kind: 'file', path: base.path, mode: base.mode, durability: base.durability }, codec: base.codec.spec, journal: journalSettings }
     this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
-    this.#scheduler = new WriteScheduler<null>({
+    this.#core = new StoreCore<null>(base, {
       perform: async () => { await this.#write() },
-      isPermanent,
-      onDelayedError: (err) => {
-        this.#logger.error({ store: this.#name, path: this.#path, err }, 'delayed write failed; the changes are kept for a retry')
-      },
-      onFailure: (err) => { this.#stats.failed(err) }
-    }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
+      stop: async () => { await this.#worker.terminate() },
+      kept: 'changes'
+    })
   }
 
   /** The name used in logs and errors. */
-  get name (): string { return this.#name }
+  get name (): string { return this.#core.name }
 
   /** The resolved path of the file this store owns. */
-  get path (): string { return this.#path }
+  get path (): string { return this.#core.path }
 
   /** The last write failure, or undefined once a later write succeeded. */
-  get lastError (): Error | undefined { return this.#stats.lastError }
+  get lastError (): Error | undefined { return this.#core.lastError }
 
   /** Counters: writes, bytes, failures, coalesced changes, and the last write's durations. */
-  stats (): StoreStats { return this.#stats.snapshot(this.#scheduler.counts.coalesced) }
+  stats (): StoreStats { return this.#core.stats() }
 
   /** Number of entries. */
   get size (): number { return this.#data.size }
@@ -145,14 +130,14 @@ export class KeyedStore<K extends string = string, V = unknown> {
   /**
    * Sets `key` and schedules a debounced write. The value is captured when the write starts: mutate
    * a stored object only through another `set()`, or the change is not seen.
-   * @throws `ERR_STORE_STATE` before {@link KeyedStore.load}; `ERR_STORE_INVALID_OPTION` for a key
+   * @throws `ERR_STORE_STATE` before {@link KeyedStore.load}; `ERR_STORE_INVALID_ARGUMENT` for a key
    * that is not a string or a value that is `undefined` (use `delete()`).
    */
   set (key: K, value: V): this {
-    this.#assertOpen()
-    if (typeof key !== 'string') throw new StoreInvalidOptionError(`KeyedStore keys are strings, got ${typeof key}`, this.#context())
+    this.#core.assertOpen()
+    if (typeof key !== 'string') throw new StoreInvalidArgumentError(`KeyedStore keys are strings, got ${typeof key}`, this.#core.context())
     // A file cannot hold undefined: it would reload as absent, or as null from a journal.
-    if (value === undefined) throw new StoreInvalidOptionError(`set(${JSON.stringify(key)}, undefined): a stored value cannot be undefined (a file would reload it as absent, or as null); use delete() to remove an entry`, this.#context())
+    if (value === undefined) throw new StoreInvalidArgumentError(`set(${JSON.stringify(key)}, undefined): a stored value cannot be undefined (a file would reload it as absent, or as null); use delete() to remove an entry`, this.#core.context())
     this.#assertLoaded('set()')
     if (this.#dirty.get(key) === DELETED) {
       // Deleted and set again in one window: the key moves to the end in #data, so in the file too.
@@ -161,23 +146,23 @@ export class KeyedStore<K extends string = string, V = unknown> {
     }
     this.#data.set(key, value)
     this.#dirty.set(key, value)
-    this.#scheduler.schedule(null, this.#delayMs)
+    this.#core.scheduler.schedule(null, this.#delayMs)
     return this
   }
 
   /** Deletes `key` and schedules a debounced write; false when it was not there. @throws `ERR_STORE_STATE` before {@link KeyedStore.load}. */
   delete (key: K): boolean {
-    this.#assertOpen()
+    this.#core.assertOpen()
     this.#assertLoaded('delete()')
     if (!this.#data.delete(key)) return false
     this.#dirty.set(key, DELETED)
-    this.#scheduler.schedule(null, this.#delayMs)
+    this.#core.scheduler.schedule(null, this.#delayMs)
     return true
   }
 
   /** Deletes every entry and schedules a debounced write. @throws `ERR_STORE_STATE` before {@link KeyedStore.load}. */
   clear (): void {
-    this.#assertOpen()
+    this.#core.assertOpen()
     this.#assertLoaded('clear()')
     for (const key of [...this.#data.keys()]) this.delete(key)
   }
@@ -191,25 +176,18 @@ export class KeyedStore<K extends string = string, V = unknown> {
    * must not trust; `ERR_STORE_STATE` after unsaved changes.
    */
   async load (): Promise<ReadonlyMap<K, V>> {
-    this.#assertOpen()
-    if (this.#dirty.size > 0 || this.#scheduler.writing || this.#scheduler.hasPending) {
-      throw new StoreStateError('load() after changes would discard them; call load() first', this.#context())
+    this.#core.assertOpen()
+    const { scheduler } = this.#core
+    if (this.#dirty.size > 0 || scheduler.writing || scheduler.hasPending) {
+      throw new StoreStateError('load() after changes would discard them; call load() first', this.#core.context())
     }
-    try {
-      return await this.#load()
-    } catch (err) {
-      if (!(err instanceof StoreDecodeError) || this.#onCorrupt === 'throw') throw err
-      // Both files move aside together: the journal only makes sense over the snapshot it extends.
-      const movedTo = await quarantine(this.#path).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e })
-      const journalMovedTo = await quarantine(`${this.#path}.journal`).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e })
-      this.#logger.error({ store: this.#name, path: this.#path, movedTo, journalMovedTo, err }, 'the file could not be decoded; it was moved aside and the store starts empty')
-      return await this.#load()
-    }
+    // Both files move aside together: the journal only makes sense over the snapshot it extends.
+    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: `${this.path}.journal` })
   }
 
   async #load (): Promise<ReadonlyMap<K, V>> {
-    const context = this.#context()
-    const files = await readKeyedFiles(this.#path, context)
+    const context = this.#core.context()
+    const files = await readKeyedFiles(this.path, context)
     const state = await decodeKeyedFiles(this.#spec, files, context)
     // The worker builds its mirror from the same bytes, after this thread decoded them (the two
     // would only compete for the CPU): no entry ever crosses back by structured clone, which a
@@ -223,20 +201,21 @@ export class KeyedStore<K extends string = string, V = unknown> {
     try {
       dispatched = this.#worker.request({ type: 'load', snapshot, journal }, [snapshot?.buffer, journal?.buffer].filter((b) => b !== undefined), 'load')
     } catch (err) {
-      throw new StoreReadError(`could not hand the file to the worker (${(err as Error).message})`, this.#context(err))
+      throw new StoreReadError(`could not hand the file to the worker (${(err as Error).message})`, this.#core.context(err))
     }
     // The worker's answer is not awaited: the entries are known, and its queue runs the next write
     // after this load. Should it fail, the next write rebuilds the mirror from the files.
     dispatched.response.then((response) => {
       if (response.type === 'loaded') return
       const cause = 'cause' in response ? rebuildError(response.cause) : undefined
-      this.#mirrorFailed(generation, new StoreReadError(`the worker could not build its mirror: ${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`, this.#context(cause)))
+      this.#mirrorFailed(generation, new StoreReadError(`the worker could not build its mirror: ${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`, this.#core.context(cause)))
     }, (err: unknown) => {
-      this.#mirrorFailed(generation, new StoreReadError(`the worker did not finish loading (${(err as Error).message})`, this.#context(err)))
+      this.#mirrorFailed(generation, new StoreReadError(`the worker did not finish loading (${(err as Error).message})`, this.#core.context(err)))
     })
     const ignored = state.ignoredJournal
-    if (ignored?.why === 'empty') this.#logger.warn({ store: this.#name, path: this.#path }, ignored.message)
-    else if (ignored !== undefined) this.#logger.debug({ store: this.#name, path: this.#path }, ignored.message)
+    const { logger } = this.#core.options
+    if (ignored?.why === 'empty') logger.warn({ store: this.name, path: this.path }, ignored.message)
+    else if (ignored !== undefined) logger.debug({ store: this.name, path: this.path }, ignored.message)
     this.#data = state.entries as Map<K, V>
     this.#syncedGeneration = generation
     this.#loaded = true
@@ -245,8 +224,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   #mirrorFailed (generation: number, err: StoreReadError): void {
     if (this.#syncedGeneration === generation) this.#syncedGeneration = 0
-    if (this.#closed) return // close() stopped the worker: nothing is left to rebuild
-    this.#logger.error({ store: this.#name, path: this.#path, err }, 'the pinned worker could not load the file; the next write rebuilds its mirror from the file')
+    if (this.#core.closed) return // close() stopped the worker: nothing is left to rebuild
+    this.#core.options.logger.error({ store: this.name, path: this.path, err }, 'the pinned worker could not load the file; the next write rebuilds its mirror from the file')
   }
 
   /** @internal The pinned worker, for tests that replace it. */
@@ -257,40 +236,26 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   /** Waits for the in-flight write, then writes the pending changes; writes nothing when there are none. */
   async saveNow (): Promise<void> {
-    this.#assertOpen()
-    await this.#scheduler.flush()
+    await this.#core.flush()
   }
 
   /** Flushes pending changes, stops the pinned worker and releases the path. Later calls reject with `ERR_STORE_CLOSED`. */
   async close (): Promise<void> {
-    this.#closing ??= this.#close()
-    await this.#closing
+    await this.#core.close()
   }
 
-  async #close (): Promise<void> {
-    this.#closed = true
-    try {
-      await this.#scheduler.flush()
-    } finally {
-      this.#scheduler.stop()
-      await this.#worker.terminate()
-      this.#release()
-    }
-  }
-
-  readonly #shutdownFlush = async (): Promise<void> => {
-    if (this.#closing !== undefined) return await this.#closing
-    await this.#scheduler.flush()
-  }
-
+  // A value that cannot be written (JSON would change it, it is too deep to copy) is left out of the
+  // write, so it cannot hold back the other changes forever; the save still rejects, naming it.
   async #write (): Promise<void> {
     const taken = this.#take()
+    const refused = this.#refuseUnwritable(taken)
     try {
-      await this.#send(taken)
+      if (taken.changes.size > 0 || taken.reinserted.size > 0) await this.#send(taken, refused)
     } catch (err) {
       this.#giveBack(taken)
       throw err
     }
+    if (refused.length > 0) throw refusedError(refused)
   }
 
   #take (): Taken<V> {
@@ -308,66 +273,103 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#reinserted = taken.reinserted
   }
 
-  async #send (taken: Taken<V>): Promise<void> {
+  #refuseUnwritable (taken: Taken<V>): Refused[] {
+    const refused: Refused[] = []
+    if (this.#checkJson === undefined) return refused
+    for (const [key, change] of taken.changes) {
+      if (change === DELETED) continue
+      try {
+        assertJsonFaithful(change, this.#core.context(), `[${JSON.stringify(key)}]`, this.#checkJson)
+      } catch (err) {
+        if (!(err instanceof StoreError) || !isPermanent(err)) throw err
+        taken.changes.delete(key)
+        refused.push({ key, error: err })
+      }
+    }
+    return refused
+  }
+
+  async #send (taken: Taken<V>, refused: Refused[]): Promise<void> {
     const generation = this.#worker.ensureStarted()
     const checkStart = performance.now()
     // A replaced worker, or one whose last write failed, rebuilds its mirror from the files first.
     const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : 'disk'
-    const ops: KeyedOp[] = []
-    for (const key of taken.reinserted) ops.push([key])
-    for (const [key, change] of taken.changes) {
-      if (change === DELETED) {
-        ops.push([key])
-      } else {
-        this.#checkValue(key, change)
-        ops.push([key, change])
-      }
-    }
+    const ops = opsOf(taken)
     const checkMs = performance.now() - checkStart
-    this.#stats.started()
-    const start = performance.now()
-    let dispatched
     try {
-      dispatched = this.#worker.request({ type: 'write', base, ops })
+      await this.#core.write(checkMs, () => {
+        try {
+          return this.#post(base, ops)
+        } catch (err) {
+          // postMessage copies on this thread: a value too deep for it fails here, before any
+          // worker sees it. Find which, leave them out like the values JSON refuses, post the rest.
+          if (!isStackOverflow(err)) throw err
+          for (const [key, change] of taken.changes) {
+            if (change === DELETED || canCopy(change)) continue
+            taken.changes.delete(key)
+            refused.push({ key, error: tooDeepToCopy(this.#core.context(err), `[${JSON.stringify(key)}]`) })
+          }
+          return this.#post(base, opsOf(taken))
+        }
+      })
     } catch (err) {
-      throw failureFromRejection(err, this.#context())
-    }
-    let response: KeyedResponse
-    try {
-      response = await dispatched.response
-    } catch (err) {
-      throw failureFromRejection(err, this.#context())
-    }
-    if (response.type === 'failed') {
-      this.#syncedGeneration = 0
-      throw new StoreWriteError(`the worker failed to write: ${response.message}`, this.#context(rebuildError(response.cause)))
-    }
-    if (response.type !== 'written') throw new Error(`unexpected answer ${JSON.stringify(response.type)} to write: this should not happen`)
-    const result = response.result
-    if (!result.ok) {
       // The worker's mirror may now hold changes the file does not: rebuild it before the next write.
       this.#syncedGeneration = 0
-      throw failureFromResult(result, this.#context())
+      throw err
     }
     this.#syncedGeneration = generation
-    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs: checkMs + dispatched.postMs, checkMs, totalMs: performance.now() - start }, false)
   }
 
-  #checkValue (key: string, value: unknown): void {
-    if (this.#checkJson !== undefined) assertJsonFaithful(value, this.#context(), `[${JSON.stringify(key)}]`, this.#checkJson)
-  }
-
-  #context (cause?: unknown): StoreErrorContext {
-    return { store: this.#name, path: this.#path, cause }
-  }
-
-  #assertOpen (): void {
-    if (this.#closed) throw new StoreClosedError('the store is closed', this.#context())
+  #post (base: MirrorBase, ops: readonly KeyedOp[]): { readonly result: Promise<WriteResult>, readonly postMs: number } {
+    const { response, postMs } = this.#worker.request({ type: 'write', base, ops })
+    return { postMs, result: response.then(asWriteResult) }
   }
 
   // A change before load() would make the next write replace the file's entries with this map alone.
   #assertLoaded (what: string): void {
-    if (!this.#loaded) throw new StoreStateError(`${what} before load(): the file may hold entries a write would replace; call load() first`, this.#context())
+    if (!this.#loaded) throw new StoreStateError(`${what} before load(): the file may hold entries a write would replace; call load() first`, this.#core.context())
+  }
+}
+
+/** A changed entry left out of a write, and why. */
+interface Refused {
+  readonly key: string
+  readonly error: StoreError
+}
+
+function opsOf<V> (taken: Taken<V>): KeyedOp[] {
+  const ops: KeyedOp[] = []
+  for (const key of taken.reinserted) ops.push([key])
+  for (const [key, change] of taken.changes) ops.push(change === DELETED ? [key] : [key, change])
+  return ops
+}
+
+function canCopy (value: unknown): boolean {
+  try {
+    serialize(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+// One error for the save's caller, permanent (writing the same value again fails the same way).
+function refusedError (refused: readonly Refused[]): StoreError {
+  const [first] = refused
+  if (first === undefined) throw new Error('refusedError() without a refused entry: this should not happen')
+  if (refused.length === 1) return first.error
+  const keys = refused.map((r) => JSON.stringify(r.key)).join(', ')
+  const error = new (first.error.constructor as new (message: string, context: object) => StoreError)(
+    `${refused.length} entries were not written (${keys}); the first: ${first.error.message}`, { store: first.error.store, path: first.error.path, cause: first.error })
+  return markPermanent(error)
+}
+
+// The keyed writer's answers, as the WriteResult every store's telemetry reads.
+function asWriteResult (response: KeyedResponse): WriteResult {
+  switch (response.type) {
+    case 'written': return response.result
+    case 'failed': return { ok: false, stage: 'write', message: `the worker failed to write: ${response.message}`, cause: response.cause }
+    default: throw new Error(`unexpected answer ${JSON.stringify(response.type)} to write: this should not happen`)
   }
 }
 
@@ -378,12 +380,12 @@ function ownBytes (bytes: Buffer, movable: boolean): Uint8Array<ArrayBuffer> {
   return movable && whole && buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(bytes)
 }
 
-function resolveJournal (journal: boolean | JournalOptions | undefined): JournalSettings | undefined {
+function resolveJournal (owner: OptionOwner, journal: boolean | JournalOptions | undefined): JournalSettings | undefined {
   if (journal === undefined || journal === false) return undefined
   const options = journal === true ? {} : journal
-  if (options === null || typeof options !== 'object') invalid('journal', 'must be a boolean or { compactBytes, compactRatio }', options)
+  if (options === null || typeof options !== 'object') invalid(owner, 'journal', 'must be a boolean or { compactBytes, compactRatio }', options)
   const { compactBytes = 64 * 1024 * 1024, compactRatio = 1 } = options
-  if (!Number.isInteger(compactBytes) || compactBytes < 1) invalid('journal.compactBytes', 'must be a positive integer', compactBytes)
-  if (typeof compactRatio !== 'number' || !(compactRatio > 0)) invalid('journal.compactRatio', 'must be a number > 0', compactRatio)
+  if (!Number.isInteger(compactBytes) || compactBytes < 1) invalid(owner, 'journal.compactBytes', 'must be a positive integer', compactBytes)
+  if (typeof compactRatio !== 'number' || !(compactRatio > 0)) invalid(owner, 'journal.compactRatio', 'must be a number > 0', compactRatio)
   return { compactBytes, compactRatio }
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads'
-import { WriteTimeoutError } from './pool.js'
+import { WriteTimeoutError } from './write-outcome.js'
 
 /** Options of {@link PinnedWorker}. */
 export interface PinnedWorkerOptions {
@@ -29,7 +29,7 @@ const STRING_INPUT_ONLY = new Set(['--input-type'])
  * The parent's execArgv without the flags a file-started worker rejects, so the pinned worker starts
  * under whatever flags the user's process has (loaders, --require, --enable-source-maps kept).
  */
-export function workerExecArgv (execArgv: readonly string[]): string[] {
+function workerExecArgv (execArgv: readonly string[]): string[] {
   const kept: string[] = []
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i] ?? ''
@@ -92,7 +92,7 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     const response = new Promise<R>((resolve, reject) => {
       const timeout = this.#options.timeoutMs
       const timer = timeout > 0
-        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(`the ${what} took longer than writeTimeout (${timeout} ms); its worker was terminated`)) }, timeout)
+        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(what, timeout)) }, timeout)
         : undefined
       timer?.unref()
       this.#outstanding.set(id, { resolve, reject, timer })

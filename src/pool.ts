@@ -4,6 +4,8 @@ import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
 import type { WriteResult, WriteTask } from './protocol.js'
+import { kDispatch } from './symbols.js'
+import { WriteTimeoutError } from './write-outcome.js'
 
 /** Options of {@link WriterPool}. */
 export interface WriterPoolOptions {
@@ -35,11 +37,6 @@ interface ResolvedPoolOptions {
   readonly writeTimeout: number
   readonly resourceLimits: ResourceLimits | undefined
   readonly closeTimeout: number
-}
-
-/** Thrown by {@link WriterPool.run} when the write outlived `writeTimeout`. */
-export class WriteTimeoutError extends Error {
-  override readonly name = 'WriteTimeoutError'
 }
 
 const WRITER = new URL('../workers/writer.js', import.meta.url)
@@ -104,28 +101,26 @@ export class WriterPool {
   }
 
   /**
-   * Hands one write to a worker and says what the hand-off cost this thread: `postMs` is the time
-   * spent in Piscina's synchronous postMessage (copying the task: a store sends a flat string or a
-   * transferred buffer, so this is small), or undefined
-   * when no worker was ready: the task was queued (it is then posted later, from an event) or a
-   * worker was started for it (the time would be mostly `new Worker()`, not serialization).
+   * @internal Hands one write to a worker and says what the hand-off cost this thread: `postMs` is
+   * the time spent in Piscina's synchronous postMessage (copying the task: a store sends a flat
+   * string or a transferred buffer, so this is small), or undefined when no worker was ready: the
+   * task was queued (it is then posted later, from an event) or a worker was started for it (the
+   * time would be mostly `new Worker()`, not serialization). The result rejects with
+   * {@link StoreClosedError} after `close()`, with {@link WriteTimeoutError} past `writeTimeout`,
+   * and with Piscina's error when the worker died.
    */
-  dispatch (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
+  [kDispatch] (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
     const queuedBefore = this.#piscina?.queueSize ?? 0
     const threadsBefore = this.threads
     const start = performance.now()
-    const result = this.run(task, transferList)
+    const result = this.#track(task, transferList)
     const postMs = performance.now() - start
     // Queued: posted later, unmeasured. A thread started: the time is mostly new Worker(), not the clone.
     const measured = (this.#piscina?.queueSize ?? 0) <= queuedBefore && this.threads <= threadsBefore
     return { result, postMs: measured ? postMs : undefined }
   }
 
-  /**
-   * Runs one write in a worker. Rejects with {@link StoreClosedError} after `close()`, with
-   * {@link WriteTimeoutError} past `writeTimeout`, and with Piscina's error when the worker died.
-   */
-  async run (task: WriteTask, transferList?: TransferListItem[]): Promise<WriteResult> {
+  async #track (task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
     if (this.#closed) throw new StoreClosedError('the writer pool is closed')
     const running = this.#run(this.#start(), task, transferList)
     this.#running.add(running)
@@ -142,7 +137,7 @@ export class WriterPool {
     this.#controllers.add(controller)
     const timer = timeout === 0
       ? undefined
-      : setTimeout(() => controller.abort(new WriteTimeoutError(`the write took longer than writeTimeout (${timeout} ms); its worker was terminated`)), timeout)
+      : setTimeout(() => controller.abort(new WriteTimeoutError('write', timeout)), timeout)
     timer?.unref()
     try {
       return await piscina.run(task, { signal: controller.signal, ...(transferList === undefined ? {} : { transferList: transferList as never }) })

@@ -26,11 +26,25 @@ export type Durability = 'full' | 'file' | 'none'
  */
 export type WriteForm = 'value' | 'encoded' | 'serialized'
 
-/** One write, as the worker receives it. */
-export interface WriteTask {
+/**
+ * Where a store's writes go, as the worker receives it: today a local file, written atomically
+ * (temp file, fsync, rename, directory fsync). The one place a new target is added.
+ */
+interface FileTarget {
+  readonly kind: 'file'
+  /** The resolved path of the file. */
   readonly path: string
+  /** The file's mode, set on the temp file before any byte is written. */
   readonly mode: number
   readonly durability: Durability
+}
+
+/** Every target a worker can write to. */
+export type WriteTarget = FileTarget
+
+/** One write, as the worker receives it. */
+export interface WriteTask {
+  readonly target: WriteTarget
   readonly codec: CodecSpec
   /** What to write, in the form `form` says. */
   readonly value: unknown
@@ -43,7 +57,7 @@ export interface WriteTask {
 }
 
 /** Which step of a write failed; decides the error class on the main side. */
-export type FailureStage = 'encode' | 'write' | 'dirsync'
+type FailureStage = 'encode' | 'write' | 'dirsync'
 
 /** An error flattened to data: a structured clone drops an error's class and its `code`. */
 export interface SerializedError {
@@ -88,9 +102,7 @@ export interface JournalSettings {
 
 /** What a keyed writer is started with (its `workerData`): one file, for the worker's whole life. */
 export interface KeyedWorkerConfig {
-  readonly path: string
-  readonly mode: number
-  readonly durability: Durability
+  readonly target: WriteTarget
   readonly codec: CodecSpec
   readonly journal: JournalSettings | undefined
 }

@@ -1,7 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { constants } from 'node:os'
-import type { WriteErrorMessage, WriteEndMessage, WriteStartMessage } from './channels.js'
-import { StoreFlushTimeoutError, StoreInvalidOptionError } from './errors.js'
+import { channelNames, type WriteErrorMessage, type WriteEndMessage, type WriteStartMessage } from './channels.js'
+import { StoreFlushError, StoreFlushTimeoutError, StoreInvalidArgumentError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
 
 /** A function that writes whatever a store still holds; registered once per store. */
@@ -50,9 +50,7 @@ export interface SignalHandlerOptions {
   readonly logger?: Logger
 }
 
-const WRITE_START = 'offload-store:write:start'
-const WRITE_END = 'offload-store:write:end'
-const WRITE_ERROR = 'offload-store:write:error'
+const { writeStart: WRITE_START, writeEnd: WRITE_END, writeError: WRITE_ERROR } = channelNames
 
 /**
  * Collects every store's flush so one call at shutdown writes all pending data. `register` is an
@@ -66,7 +64,7 @@ export class ShutdownRegistry {
    * removes it again (a closed store calls it, so the registry holds only open stores). Usable unbound.
    */
   readonly register = (flush: ShutdownFlush, info: ShutdownFlushInfo = {}): () => void => {
-    if (typeof flush !== 'function') throw new TypeError(`register() needs a function, got ${typeof flush}`)
+    if (typeof flush !== 'function') throw new StoreInvalidArgumentError(`register() needs a function, got ${typeof flush}`)
     // A copy per registration: an unregister kept from an earlier registration of the same flush
     // must not remove a later one.
     const entry: ShutdownFlushInfo = { ...info }
@@ -84,14 +82,14 @@ export class ShutdownRegistry {
   /**
    * Runs every registered flush concurrently and waits for all of them, even when some fail (or,
    * with `timeoutMs`, until that runs out), and resolves with what each store did. When any failed
-   * or did not finish, it rejects instead with an AggregateError of every failure (a timed-out store
-   * counts as one, `ERR_STORE_FLUSH_TIMEOUT`), whose `report` holds the same report. Safe to call
-   * more than once.
+   * or did not finish, it rejects instead with `ERR_STORE_FLUSH` ({@link StoreFlushError}), naming
+   * those stores, with every failure in `errors` (a timed-out store counts as one,
+   * `ERR_STORE_FLUSH_TIMEOUT`) and the same report in `report`. Safe to call more than once.
    */
   async flush (options: FlushOptions = {}): Promise<FlushReport> {
     const { timeoutMs } = options
     if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 0)) {
-      throw new StoreInvalidOptionError(`flush(): options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
+      throw new StoreInvalidArgumentError(`flush(): options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
     }
     const report = await this.#flushAll(timeoutMs)
     const errors = [
@@ -100,7 +98,11 @@ export class ShutdownRegistry {
     ]
     if (errors.length > 0) {
       const total = report.finished.length + report.failed.length + report.unfinished.length
-      throw Object.assign(new AggregateError(errors, `${errors.length} of ${total} store flushes failed or did not finish`), { report })
+      const named = [
+        ...report.failed.map((f) => `${f.store} (${(f.error as { code?: unknown } | undefined)?.code as string | undefined ?? (f.error as Error | undefined)?.message ?? 'failed'})`),
+        ...report.unfinished.map((store) => `${store} (did not finish within ${String(timeoutMs)} ms)`)
+      ]
+      throw new StoreFlushError(`${errors.length} of ${total} store flushes failed or did not finish: ${named.join(', ')}`, {}, errors, report)
     }
     return report
   }
@@ -141,7 +143,7 @@ export class ShutdownRegistry {
    */
   installSignalHandlers (options: SignalHandlerOptions = {}): () => void {
     const timeoutMs = options.timeoutMs ?? 10_000
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new TypeError(`options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new StoreInvalidArgumentError(`installSignalHandlers(): options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
     const signals = options.signals ?? ['SIGTERM', 'SIGINT']
     const exit = options.exit ?? ((code: number) => process.exit(code))
     const logger = options.logger ?? stderrLogger

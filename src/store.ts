@@ -1,25 +1,16 @@
 import { readFile, unlink } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
-import { type BaseStoreOptions, invalid, ownPath, type ResolvedBaseOptions, resolveBaseOptions } from './base-options.js'
+import { type BaseStoreOptions, invalid, resolveBaseOptions } from './base-options.js'
 import { decode } from './codecs.js'
-import {
-  type StoreErrorContext,
-  StoreClosedError,
-  StoreDecodeError,
-  StoreEncodeError,
-  StoreInvalidOptionError,
-  StoreReadError,
-  StoreVersionError,
-  StoreWriteError
-} from './errors.js'
+import { StoreDecodeError, StoreEncodeError, StoreInvalidArgumentError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import { handOff } from './handoff.js'
 import { defaultPool, WriterPool } from './pool.js'
-import type { CodecSpec, WriteResult, WriteTask } from './protocol.js'
-import { quarantine } from './quarantine.js'
-import { type StoreStats, WriteStats } from './stats.js'
+import { kDispatch } from './symbols.js'
+import type { CodecSpec, WriteTask } from './protocol.js'
+import { StoreCore } from './store-core.js'
+import type { StoreStats } from './telemetry.js'
 import { type Envelope, envelopeCodec, resolveVersioning, unwrap, type VersionOptions, type Versioning, wrap } from './versioning.js'
-import { failureFromRejection, failureFromResult, isPermanent, markPermanent } from './write-outcome.js'
-import { DiscardedError, WriteScheduler } from './write-scheduler.js'
+import { markPermanent } from './write-outcome.js'
 
 /** Options of {@link Store}. */
 export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> {
@@ -41,6 +32,9 @@ export interface StoreOptions<T> extends BaseStoreOptions<T>, VersionOptions<T> 
 /** Below this many encoded bytes, a slow hand-off is CPU contention, not a state too large for Store. */
 const HANDOFF_WARN_MIN_BYTES = 64 * 1024
 
+/** The options a Store accepts beyond the base ones; anything else is a mistake worth an error. */
+const STORE_OPTIONS = ['pool', 'handoffWarnMs', 'skipUnchanged', 'version', 'minorVersion', 'migrate'] as const
+
 /** What a write will encode: a value given to save(), or a dataFn given to delaySave(). */
 type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
 
@@ -50,66 +44,52 @@ type Payload<T> = { readonly value: T } | { readonly dataFn: () => T }
  * runs every other encoder and writes atomically and durably.
  */
 export class Store<T = unknown> {
-  readonly #options: ResolvedBaseOptions<T>
+  readonly #core: StoreCore<Payload<T>>
   readonly #spec: CodecSpec
   readonly #pool: WriterPool
   readonly #handoffWarnMs: number
   readonly #skipUnchanged: boolean
   readonly #versioning: Versioning<T> | undefined
-  readonly #scheduler: WriteScheduler<Payload<T>>
-  readonly #stats: WriteStats
   // SHA-256 of the bytes this store last wrote; unknown (undefined) after a failure or a remove().
   #lastHash: string | undefined
   #warnedHandoff = false
-  #closed = false
-  #closing: Promise<void> | undefined
-  readonly #release: () => void
 
   constructor (options: StoreOptions<T>) {
-    const base = resolveBaseOptions(options)
+    const base = resolveBaseOptions(options, { kind: 'Store', options: STORE_OPTIONS })
     const { pool, handoffWarnMs = 10, skipUnchanged = true } = options
-    if (pool !== undefined && !(pool instanceof WriterPool)) invalid('pool', 'must be a WriterPool', pool)
-    if (typeof handoffWarnMs !== 'number' || Number.isNaN(handoffWarnMs) || handoffWarnMs < 0) invalid('handoffWarnMs', 'must be a number >= 0 (Infinity turns the warning off)', handoffWarnMs)
-    if (typeof skipUnchanged !== 'boolean') invalid('skipUnchanged', 'must be a boolean', skipUnchanged)
-    this.#versioning = resolveVersioning(options, base.codec.spec)
-    this.#options = base
+    if (pool !== undefined && !(pool instanceof WriterPool)) invalid(base, 'pool', 'must be a WriterPool', pool)
+    if (typeof handoffWarnMs !== 'number' || Number.isNaN(handoffWarnMs) || handoffWarnMs < 0) invalid(base, 'handoffWarnMs', 'must be a number >= 0 (Infinity turns the warning off)', handoffWarnMs)
+    if (typeof skipUnchanged !== 'boolean') invalid(base, 'skipUnchanged', 'must be a boolean', skipUnchanged)
+    this.#versioning = resolveVersioning(options, base)
     this.#spec = this.#versioning === undefined ? base.codec.spec : envelopeCodec(base.codec.spec)
     this.#pool = pool ?? defaultPool()
     this.#handoffWarnMs = handoffWarnMs
     this.#skipUnchanged = skipUnchanged
-    this.#stats = new WriteStats(base.name, base.path)
-    this.#scheduler = new WriteScheduler<Payload<T>>({
+    this.#core = new StoreCore<Payload<T>>(base, {
       perform: async (payload) => { await this.#write(payload) },
-      isPermanent,
-      onDelayedError: (err) => {
-        base.logger.error({ store: base.name, path: base.path, err }, 'delayed write failed; the data is kept for a retry')
-      },
-      onFailure: (err) => {
-        this.#lastHash = undefined
-        this.#stats.failed(err)
-      }
-    }, { maxDelayMs: base.maxDelayMs, retry: base.retry })
-    this.#release = ownPath(base, this.#shutdownFlush, this.#scheduler)
+      onFailure: () => { this.#lastHash = undefined },
+      kept: 'data'
+    })
   }
 
   /** The name used in logs and errors. */
   get name (): string {
-    return this.#options.name
+    return this.#core.name
   }
 
   /** The resolved path of the file this store owns. */
   get path (): string {
-    return this.#options.path
+    return this.#core.path
   }
 
   /** The last write failure, or undefined once a later write succeeded. */
   get lastError (): Error | undefined {
-    return this.#stats.lastError
+    return this.#core.lastError
   }
 
   /** Counters: writes, bytes, failures, coalesced and unchanged saves, and the last write's durations. */
   stats (): StoreStats {
-    return this.#stats.snapshot(this.#scheduler.counts.coalesced)
+    return this.#core.stats()
   }
 
   /**
@@ -117,23 +97,24 @@ export class Store<T = unknown> {
    * migrates older data (the next save writes the current version).
    */
   async load (): Promise<T | undefined> {
-    this.#assertOpen()
+    this.#core.assertOpen()
+    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path })
+  }
+
+  async #load (): Promise<T | undefined> {
+    const spec = this.#core.options.codec.spec
     let bytes: Buffer
     try {
       bytes = await readFile(this.path)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw new StoreReadError(`could not read the file: ${(err as Error).message}`, this.#context(err))
+      throw new StoreReadError(`could not read the file: ${(err as Error).message}`, this.#core.context(err))
     }
     let decoded: unknown
     try {
-      decoded = await decode(this.#options.codec.spec, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+      decoded = await decode(spec, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     } catch (err) {
-      const error = new StoreDecodeError(`could not decode the file (${bytes.byteLength} bytes) with the ${this.#options.codec.spec.kind} codec: ${(err as Error).message}`, this.#context(err))
-      if (this.#options.onCorrupt === 'throw') throw error
-      const movedTo = await quarantine(this.path)
-      this.#options.logger.error({ store: this.name, path: this.path, movedTo, err: error }, 'the file could not be decoded; it was moved aside and the store starts empty')
-      return undefined
+      throw new StoreDecodeError(`could not decode the file (${bytes.byteLength} bytes) with the ${spec.kind} codec: ${(err as Error).message}`, this.#core.context(err))
     }
     return await this.#unwrap(decoded)
   }
@@ -146,85 +127,60 @@ export class Store<T = unknown> {
     if (versioning === undefined || envelope === undefined) return decoded as T
     const { version, minorVersion, data } = envelope
     if (version > versioning.version) {
-      throw new StoreVersionError(`the file holds version ${version}, newer than this code's ${versioning.version}; refusing to load (and later overwrite) data this code does not understand`, this.#context())
+      throw new StoreVersionError(`the file holds version ${version}, newer than this code's ${versioning.version}; refusing to load (and later overwrite) data this code does not understand`, this.#core.context())
     }
     if (version === versioning.version && minorVersion >= versioning.minorVersion) return data as T
     if (versioning.migrate === undefined) {
-      throw new StoreVersionError(`the file holds version ${version}.${minorVersion}, older than ${versioning.version}.${versioning.minorVersion}, and no migrate function was given`, this.#context())
+      throw new StoreVersionError(`the file holds version ${version}.${minorVersion}, older than ${versioning.version}.${versioning.minorVersion}, and no migrate function was given`, this.#core.context())
     }
     try {
       return await versioning.migrate(version, minorVersion, data)
     } catch (err) {
-      throw new StoreVersionError(`migrate(${version}, ${minorVersion}, data) threw: ${(err as Error).message}`, this.#context(err))
+      throw new StoreVersionError(`migrate(${version}, ${minorVersion}, data) threw: ${(err as Error).message}`, this.#core.context(err))
     }
   }
 
   /** Writes `value` now; resolves once a write holding `value` or a later value is durable. */
   async save (value: T): Promise<void> {
-    this.#assertOpen()
-    await this.#settle(this.#scheduler.request({ value }))
+    await this.#core.request({ value })
   }
 
   /**
    * Schedules a write of `dataFn()` at now + `delayMs` (capped by `maxDelay`); each call moves the
    * deadline (the latest wins) and `dataFn` runs at write time. Failures are logged, never thrown.
+   * The deadline does not keep the process alive: when nothing else does, the data is written as
+   * the event loop empties.
+   * @throws `ERR_STORE_INVALID_ARGUMENT` for a `dataFn` that is not a function or a bad delay.
    */
   delaySave (dataFn: () => T, delayMs: number): void {
-    this.#assertOpen()
-    if (typeof dataFn !== 'function') throw new StoreInvalidOptionError(`delaySave() needs a function, got ${typeof dataFn}`, this.#context())
+    this.#core.assertOpen()
+    if (typeof dataFn !== 'function') throw new StoreInvalidArgumentError(`delaySave() needs a function, got ${typeof dataFn}`, this.#core.context())
     if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-      throw new StoreInvalidOptionError(`delaySave() needs a finite delay >= 0 in milliseconds, got ${String(delayMs)}`, this.#context())
+      throw new StoreInvalidArgumentError(`delaySave() needs a finite delay >= 0 in milliseconds, got ${String(delayMs)}`, this.#core.context())
     }
-    this.#scheduler.schedule({ dataFn }, delayMs)
+    this.#core.scheduler.schedule({ dataFn }, delayMs)
   }
 
   /** Waits for the in-flight write, then writes what is pending; writes nothing when nothing is. */
   async saveNow (): Promise<void> {
-    this.#assertOpen()
-    await this.#settle(this.#scheduler.flush())
+    await this.#core.flush()
   }
 
   /** Cancels what is pending, waits for the in-flight write, and deletes the file. */
   async remove (): Promise<void> {
-    this.#assertOpen()
-    await this.#scheduler.discard()
+    this.#core.assertOpen()
+    await this.#core.scheduler.discard()
     this.#lastHash = undefined
     try {
       await unlink(this.path)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreWriteError(`could not delete the file: ${(err as Error).message}`, this.#context(err))
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreWriteError(`could not delete the file: ${(err as Error).message}`, this.#core.context(err))
     }
   }
 
   /** Flushes what is pending, then releases the path. Later calls of other methods reject with `ERR_STORE_CLOSED`. */
   async close (): Promise<void> {
-    this.#closing ??= this.#close()
-    await this.#closing
-  }
-
-  async #close (): Promise<void> {
-    this.#closed = true
-    try {
-      await this.#settle(this.#scheduler.flush())
-    } finally {
-      this.#scheduler.stop()
-      this.#release()
-    }
-  }
-
-  readonly #shutdownFlush = async (): Promise<void> => {
-    if (this.#closing !== undefined) return await this.#closing
-    await this.#settle(this.#scheduler.flush())
-  }
-
-  // The scheduler speaks plain errors for data dropped by remove(); callers get a StoreError.
-  async #settle (flush: Promise<void>): Promise<void> {
-    try {
-      await flush
-    } catch (err) {
-      if (err instanceof DiscardedError) throw new StoreWriteError('the data was discarded by remove() before it was written', this.#context())
-      throw err
-    }
+    await this.#core.close()
   }
 
   async #write (payload: Payload<T>): Promise<void> {
@@ -234,36 +190,23 @@ export class Store<T = unknown> {
     const data: T | Envelope<T> = versioning === undefined ? value : wrap(versioning, this.name, value)
     // Checked and copied in this one synchronous step, so what is checked is exactly what is
     // written, however long the task then waits for a starting or busy worker.
-    const handoff = handOff(this.#spec, data, value, this.#context())
+    const handoff = handOff(this.#spec, data, value, this.#core.context())
     const checkMs = performance.now() - checkStart
+    const { options } = this.#core
     const task: WriteTask = {
-      path: this.path,
-      mode: this.#options.mode,
-      durability: this.#options.durability,
+      target: { kind: 'file', path: options.path, mode: options.mode, durability: options.durability },
       codec: this.#spec,
       value: handoff.value,
       form: handoff.form,
       previousHash: this.#skipUnchanged ? this.#lastHash : undefined,
       hashOutput: this.#skipUnchanged
     }
-    const transfer = handoff.transfer
-    this.#stats.started()
-    const start = performance.now()
-    const { result: running, postMs } = this.#pool.dispatch(task, transfer)
-    let result: WriteResult
-    try {
-      result = await running
-    } catch (err) {
-      throw failureFromRejection(err, this.#context())
-    }
-    if (!result.ok) throw failureFromResult(result, this.#context())
+    const { result, mainMs } = await this.#core.write(checkMs, () => this.#pool[kDispatch](task, handoff.transfer))
     this.#lastHash = result.hash
-    const mainMs = postMs === undefined ? undefined : checkMs + postMs
-    this.#stats.succeeded({ bytes: result.bytes, encodeMs: result.encodeMs, writeMs: result.writeMs, mainMs, checkMs, totalMs: performance.now() - start }, result.skipped === true)
     // Small values only cross the threshold when the CPU is contended: that is noise, not advice.
     if (mainMs !== undefined && mainMs >= this.#handoffWarnMs && result.bytes >= HANDOFF_WARN_MIN_BYTES && !this.#warnedHandoff) {
       this.#warnedHandoff = true
-      this.#options.logger.warn(
+      options.logger.warn(
         { store: this.name, path: this.path, bytes: result.bytes, handoffMs: mainMs, checkMs, thresholdMs: this.#handoffWarnMs },
         'encoding or copying the whole value for a worker blocked the main thread (every save copies all of it); for a large state, a KeyedStore sends only what changed')
     }
@@ -273,16 +216,8 @@ export class Store<T = unknown> {
     try {
       return dataFn()
     } catch (err) {
-      this.#options.logger.error({ store: this.name, path: this.path, err }, 'dataFn threw; nothing was written')
-      throw markPermanent(new StoreEncodeError(`the dataFn given to delaySave() threw, so nothing was written: ${(err as Error).message}`, this.#context(err)))
+      // Logged once, by the scheduler's delayed-write report, which says nothing is kept.
+      throw markPermanent(new StoreEncodeError(`the dataFn given to delaySave() threw, so nothing was written: ${(err as Error).message}`, this.#core.context(err)))
     }
-  }
-
-  #context (cause?: unknown): StoreErrorContext {
-    return { store: this.name, path: this.path, cause }
-  }
-
-  #assertOpen (): void {
-    if (this.#closed) throw new StoreClosedError('the store is closed', this.#context())
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { invalid } from './base-options.js'
+import { invalid, type OptionOwner } from './base-options.js'
 import type { CodecSpec } from './protocol.js'
 
 /** Turns data written by an older version of your code into the current shape. */
@@ -40,22 +40,23 @@ export interface Versioning<T> {
   readonly migrate: Migrate<T> | undefined
 }
 
-function positiveInteger (name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(name, 'must be an integer >= 1', value)
+function positiveInteger (owner: OptionOwner, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(owner, name, 'must be an integer >= 1', value)
   return value
 }
 
 /** Validates versioning options against the codec; only JSON codecs can carry the envelope. */
-export function resolveVersioning<T> (options: VersionOptions<T>, codec: CodecSpec): Versioning<T> | undefined {
+export function resolveVersioning<T> (options: VersionOptions<T>, base: OptionOwner & { readonly codec: { readonly spec: CodecSpec } }): Versioning<T> | undefined {
   const { version, minorVersion, migrate } = options
+  const codec = base.codec.spec
   if (version === undefined) {
-    if (minorVersion !== undefined) invalid('minorVersion', 'needs options.version', minorVersion)
-    if (migrate !== undefined) invalid('migrate', 'needs options.version', typeof migrate)
+    if (minorVersion !== undefined) invalid(base, 'minorVersion', 'needs options.version', minorVersion)
+    if (migrate !== undefined) invalid(base, 'migrate', 'needs options.version', migrate)
     return undefined
   }
-  if (codec.kind !== 'json' && codec.kind !== 'schema') invalid('version', 'needs a JSON codec (codecs.json() or codecs.schema()): the envelope is JSON', codec.kind)
-  if (migrate !== undefined && typeof migrate !== 'function') invalid('migrate', 'must be a function (oldVersion, oldMinorVersion, oldData) => data', migrate)
-  return { version: positiveInteger('version', version), minorVersion: positiveInteger('minorVersion', minorVersion ?? 1), migrate }
+  if (codec.kind !== 'json' && codec.kind !== 'schema') invalid(base, 'version', 'needs a JSON codec (codecs.json() or codecs.schema()): the envelope is JSON', codec.kind)
+  if (migrate !== undefined && typeof migrate !== 'function') invalid(base, 'migrate', 'must be a function (oldVersion, oldMinorVersion, oldData) => data', migrate)
+  return { version: positiveInteger(base, 'version', version), minorVersion: positiveInteger(base, 'minorVersion', minorVersion ?? 1), migrate }
 }
 
 /** The envelope around `data` for a store of this version, named `key`. */

@@ -7,13 +7,21 @@ import {
   StoreEncodeError,
   StoreWriteError
 } from './errors.js'
-import { WriteTimeoutError } from './pool.js'
 import type { SerializedError, WriteResult } from './protocol.js'
 
 // Turns what came back from a worker (an answer or a rejection) into the StoreError a caller sees,
 // and remembers which failures would only repeat if the same data were written again.
 
 const permanent = new WeakSet<object>()
+
+/** A worker request (`what`: 'write', 'load') outlived `writeTimeout`; its worker was terminated. */
+export class WriteTimeoutError extends Error {
+  override readonly name = 'WriteTimeoutError'
+
+  constructor (what: string, timeoutMs: number) {
+    super(`the ${what} took longer than writeTimeout (${timeoutMs} ms); its worker was terminated`)
+  }
+}
 
 /** Marks `err` as one that writing the same data again cannot fix. */
 export function markPermanent<E extends object> (err: E): E {
@@ -24,6 +32,19 @@ export function markPermanent<E extends object> (err: E): E {
 /** True for failures marked by {@link markPermanent}: the data is not kept for a retry. */
 export function isPermanent (err: unknown): boolean {
   return typeof err === 'object' && err !== null && permanent.has(err)
+}
+
+/** True for the RangeError V8 throws when a recursive step (a copy, JSON.stringify) overflows the stack. */
+export function isStackOverflow (err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message)
+}
+
+/**
+ * The permanent error for a value (at `at`, a `$`-less path, when known) nested too deeply for the
+ * structured clone that copies it to a worker: the copy runs on this thread, so no worker was hurt.
+ */
+export function tooDeepToCopy (context: StoreErrorContext, at = ''): StoreDataCloneError {
+  return markPermanent(new StoreDataCloneError(`the value${at === '' ? '' : ` at $${at}`} is nested too deeply to copy to a worker: the structured clone overflowed the stack (it handles about 3,000 levels); flatten it`, context))
 }
 
 /** Rebuilds an error that crossed from a worker as data, with its `code`, `syscall` and `path`. */
@@ -56,6 +77,7 @@ export function failureFromRejection (err: unknown, context: StoreErrorContext):
   const withCause = { ...context, cause: err }
   // Permanent: a closed pool will not reopen, so retrying the kept data would only fail again.
   if (err instanceof StoreClosedError) return markPermanent(new StoreClosedError(`its writer pool is closed: ${err.message}`, withCause))
+  if (isStackOverflow(err)) return tooDeepToCopy(withCause)
   if ((err as Error | undefined)?.name === 'DataCloneError') {
     return markPermanent(new StoreDataCloneError(
       `the value cannot be copied to a worker thread (${(err as Error).message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`,

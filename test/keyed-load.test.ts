@@ -106,13 +106,13 @@ test('a request the worker cannot handle is answered at once with a failure, nev
   assert.equal(readFileSync(path, 'utf8'), '{"a":1}')
 })
 
-test('set(key, undefined) throws ERR_STORE_INVALID_OPTION naming delete(), with and without a journal', async () => {
+test('set(key, undefined) throws ERR_STORE_INVALID_ARGUMENT naming delete(), with and without a journal', async () => {
   for (const journal of [false, true]) {
     const path = file()
     const store = open<unknown>(path, { journal })
     await store.load()
     store.set('kept', 1)
-    assert.throws(() => store.set('gone', undefined), { code: 'ERR_STORE_INVALID_OPTION', message: /delete\(\)/ })
+    assert.throws(() => store.set('gone', undefined), { code: 'ERR_STORE_INVALID_ARGUMENT', message: /delete\(\)/ })
     assert.equal(store.has('gone'), false)
     await store.close()
     const reloaded = open<unknown>(path, { journal })
@@ -121,10 +121,10 @@ test('set(key, undefined) throws ERR_STORE_INVALID_OPTION naming delete(), with 
   }
 })
 
-test('a key that is not a string throws ERR_STORE_INVALID_OPTION', async () => {
+test('a key that is not a string throws ERR_STORE_INVALID_ARGUMENT', async () => {
   const store = open<unknown>(file())
   await store.load()
-  assert.throws(() => store.set(42 as unknown as string, 1), { code: 'ERR_STORE_INVALID_OPTION' })
+  assert.throws(() => store.set(42 as unknown as string, 1), { code: 'ERR_STORE_INVALID_ARGUMENT' })
   await store.close()
 })
 

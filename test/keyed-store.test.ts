@@ -290,23 +290,46 @@ test('options are validated: delayMs, journal, writeTimeout, and codecs.raw()', 
   assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, journal: { compactBytes: 0 } }), /options\.journal\.compactBytes/)
   assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, writeTimeout: -5 }), /options\.writeTimeout/)
   assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, codec: codecs.raw() as never }), /options\.codec/)
-  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, journal: true, codec: codecs.module<Record<string, unknown>>('/x.js') }), /options\.journal/)
+  assert.throws(() => new KeyedStore({ path: file(), shutdownRegister: register, journal: true, codec: codecs.module<Record<string, unknown>>(new URL('./fixtures/point-codec.js', import.meta.url)) }), /options\.journal/)
 })
 
-test('a value with toJSON is rejected with ERR_STORE_DATA_CLONE naming its key, and the change is kept', async () => {
+test('a value with toJSON is refused with ERR_STORE_DATA_CLONE naming its key; the other changes of that save are written', async () => {
   class Money { toJSON (): string { return '1 EUR' } }
   const path = file()
   const store = open<unknown>(path)
   await store.load()
   store.set('price', new Money())
+  store.set('name', 'tea')
   await assert.rejects(store.saveNow(), (err: unknown) => {
     assert.equal((err as { code: string }).code, 'ERR_STORE_DATA_CLONE')
     assert.match((err as Error).message, /\$\["price"\]/)
     return true
   })
+  assert.equal(fileText(path), '{"name":"tea"}')
   store.set('price', '1 EUR')
   await store.saveNow()
-  assert.equal(fileText(path), '{"price":"1 EUR"}')
+  assert.equal(fileText(path), '{"name":"tea","price":"1 EUR"}')
+  await store.close()
+})
+
+test('a value too deep to copy to the worker is refused naming its key, once: the other changes are written and the next save and close() succeed', async () => {
+  const path = file()
+  const store = open<unknown>(path)
+  await store.load()
+  const deep: Record<string, unknown> = {}
+  let cursor = deep
+  for (let i = 0; i < 5000; i++) { const next = {}; cursor['a'] = next; cursor = next }
+  store.set('deep', deep)
+  store.set('flat', 1)
+  await assert.rejects(store.saveNow(), (err: unknown) => {
+    assert.equal((err as { code: string }).code, 'ERR_STORE_DATA_CLONE')
+    assert.match((err as Error).message, /\$\["deep"\] is nested too deeply to copy/)
+    return true
+  })
+  assert.equal(fileText(path), '{"flat":1}')
+  store.set('next', 2)
+  await store.saveNow()
+  assert.equal(fileText(path), '{"flat":1,"next":2}')
   await store.close()
 })
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { test } from 'node:test'
-import { codecs, ShutdownRegistry, Store, StoreInvalidOptionError, WriterPool } from '../src/index.js'
+import { codecs, ShutdownRegistry, Store, StoreFlushError, StoreInvalidOptionError, WriterPool } from '../src/index.js'
 import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
 import { fixture, run } from './rel-helpers.js'
 
@@ -40,13 +40,15 @@ test('ShutdownRegistry.flush() runs every flush even when one fails, then report
   bad.delaySave(() => ({ lost: false }), 60_000)
   good.delaySave(() => ({ ok: true }), 60_000)
   await assert.rejects(registry.flush(), (err: unknown) => {
-    assert.ok(err instanceof AggregateError)
+    assert.ok(err instanceof StoreFlushError)
+    assert.equal(err.code, 'ERR_STORE_FLUSH')
     assert.equal(err.errors.length, 1)
     assert.equal((err.errors[0] as { code: string }).code, 'ERR_STORE_WRITE')
+    assert.match(err.message, /1 of 2 store flushes failed or did not finish: .*x\.json \(ERR_STORE_WRITE\)/)
     return true
   })
   assert.deepEqual(readJson(goodPath), { ok: true })
-  await assert.rejects(registry.flush(), AggregateError, 'can be called again and still reports the failure')
+  await assert.rejects(registry.flush(), StoreFlushError, 'can be called again and still reports the failure')
   await good.close()
 })
 
@@ -137,11 +139,11 @@ test('a rejected constructor does not claim the path', async () => {
   await store.close()
 })
 
-test('delaySave() throws ERR_STORE_INVALID_OPTION for a bad dataFn or delay', async () => {
+test('delaySave() throws ERR_STORE_INVALID_ARGUMENT for a bad dataFn or delay', async () => {
   const store = new Store({ path: file(), shutdownRegister: fakeRegister().register })
-  assert.throws(() => { store.delaySave('x' as never, 1) }, { code: 'ERR_STORE_INVALID_OPTION' })
-  assert.throws(() => { store.delaySave(() => 1, -1) }, { code: 'ERR_STORE_INVALID_OPTION' })
-  assert.throws(() => { store.delaySave(() => 1, Number.NaN) }, { code: 'ERR_STORE_INVALID_OPTION' })
+  assert.throws(() => { store.delaySave('x' as never, 1) }, { code: 'ERR_STORE_INVALID_ARGUMENT' })
+  assert.throws(() => { store.delaySave(() => 1, -1) }, { code: 'ERR_STORE_INVALID_ARGUMENT' })
+  assert.throws(() => { store.delaySave(() => 1, Number.NaN) }, { code: 'ERR_STORE_INVALID_ARGUMENT' })
   await store.close()
 })
 
@@ -198,8 +200,9 @@ test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, 
   registry.register(async () => { await new Promise(() => {}) }, { name: 'hung' })
   registry.register(async () => { throw new Error('disk on fire') }, { name: 'broken' })
   await assert.rejects(registry.flush({ timeoutMs: 200 }), (err: unknown) => {
-    assert.ok(err instanceof AggregateError)
-    const { report } = err as AggregateError & { report: { finished: string[], failed: Array<{ store: string }>, unfinished: string[] } }
+    assert.ok(err instanceof StoreFlushError)
+    const { report } = err
+    assert.match(err.message, /broken \(disk on fire\), hung \(did not finish within 200 ms\)/)
     assert.deepEqual(report.finished, ['good'])
     assert.deepEqual(report.failed.map((f) => f.store), ['broken'])
     assert.deepEqual(report.unfinished, ['hung'])
@@ -212,7 +215,7 @@ test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, 
 })
 
 test('ShutdownRegistry.flush() validates timeoutMs', async () => {
-  await assert.rejects(new ShutdownRegistry().flush({ timeoutMs: -1 }), { code: 'ERR_STORE_INVALID_OPTION' })
+  await assert.rejects(new ShutdownRegistry().flush({ timeoutMs: -1 }), { code: 'ERR_STORE_INVALID_ARGUMENT' })
 })
 
 for (const umask of ['022', '077']) {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { codecExport, decodeBytes } from '../src/codec-runtime.js'
 import type { CodecSpec } from '../src/protocol.js'
 
 // fast-json-stringify is CommonJS; createRequire keeps its types and avoids ESM interop quirks.
@@ -65,10 +66,8 @@ export async function encode (spec: CodecSpec, value: unknown): Promise<string |
       return checkOutput(serialize(value), 'the fast-json-stringify serializer')
     }
     case 'module': {
-      const mod = await loadModule(spec.url)
-      const fn = mod[spec.encode]
-      if (typeof fn !== 'function') throw new TypeError(`codec module ${spec.url} has no exported function ${JSON.stringify(spec.encode)}`)
-      return checkOutput(await (fn as Encode)(value), `encoder ${JSON.stringify(spec.encode)} of ${spec.url}`)
+      const fn = codecExport(await loadModule(spec.url), spec.url, spec.encode) as Encode
+      return checkOutput(await fn(value), `encoder ${JSON.stringify(spec.encode)} of ${spec.url}`)
     }
     case 'raw':
       return checkOutput(value, 'codecs.raw()')
@@ -77,23 +76,7 @@ export async function encode (spec: CodecSpec, value: unknown): Promise<string |
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
 /** Decodes file bytes inside the worker (for the keyed writer's mirror); the result is plain data. */
 export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unknown> {
-  switch (spec.kind) {
-    case 'json':
-    case 'schema':
-      return JSON.parse(utf8.decode(bytes))
-    case 'module': {
-      const mod = await loadModule(spec.url)
-      const fn = mod[spec.decode]
-      if (typeof fn !== 'function') throw new TypeError(`codec module ${spec.url} has no exported function ${JSON.stringify(spec.decode)}`)
-      return await (fn as (bytes: Uint8Array) => unknown)(bytes)
-    }
-    case 'raw':
-      return bytes
-    default:
-      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
-  }
+  return await decodeBytes(spec, bytes, loadModule)
 }

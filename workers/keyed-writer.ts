@@ -33,7 +33,9 @@ const port = parentPort ?? notAWorker()
 function notAWorker (): never {
   throw new Error('keyed-writer must run as a worker thread')
 }
-const journalPath = journalPathFor(config.path)
+// The keyed writer writes a local file and its journal; another target would be another writer.
+const target = config.target
+const journalPath = journalPathFor(target.path)
 
 /** What is at the journal path, as this worker last read or left it. */
 type OnDisk =
@@ -102,7 +104,7 @@ async function readDisk (): Promise<void> {
   let journalBytes: Buffer | undefined
   try {
     try {
-      snapshotBytes = readFileSync(config.path)
+      snapshotBytes = readFileSync(target.path)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
@@ -119,18 +121,18 @@ function ensureWriter (): JournalWriter {
   if (snapshot === undefined) throw new Error('a journal without a snapshot: this should not happen')
   switch (onDisk.kind) {
     case 'current':
-      writer = JournalWriter.reopen(journalPath, config.durability, onDisk.validBytes, onDisk.minBytes, onDisk.maxBytes)
+      writer = JournalWriter.reopen(journalPath, target.durability, onDisk.validBytes, onDisk.minBytes, onDisk.maxBytes)
       break
     case 'legacy': {
       // Re-encoded with JSON.stringify, as 0.1.0 wrote them: the same changes, the same meaning.
       const records = onDisk.changes.flatMap((ops) => ops.map((op) => encodeOps({ kind: 'json' }, [op])))
-      writer = JournalWriter.create(journalPath, config.mode, config.durability, snapshot, records)
+      writer = JournalWriter.create(journalPath, target.mode, target.durability, snapshot, records)
       recordBytes = records.reduce((sum, record) => sum + record.byteLength, 0)
       break
     }
     case 'absent':
     case 'ignored':
-      writer = JournalWriter.create(journalPath, config.mode, config.durability, snapshot)
+      writer = JournalWriter.create(journalPath, target.mode, target.durability, snapshot)
       recordBytes = 0
       break
     default:
@@ -163,7 +165,7 @@ function removeJournal (): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  if (config.durability === 'full') syncDirectory(dirname(journalPath))
+  if (target.durability === 'full') syncDirectory(dirname(journalPath))
 }
 
 async function writeSnapshot (): Promise<WriteResult> {
@@ -187,7 +189,7 @@ async function writeSnapshot (): Promise<WriteResult> {
   }
   let dirsync: NodeJS.ErrnoException | undefined
   try {
-    atomicWriteSync(config.path, data, config.mode, config.durability)
+    atomicWriteSync(target.path, data, target.mode, target.durability)
   } catch (err) {
     if (!(err instanceof DirectorySyncError)) return failed('the atomic write failed', err)
     dirsync = err.original // renamed in: the journal must start over for it all the same
@@ -199,7 +201,7 @@ async function writeSnapshot (): Promise<WriteResult> {
   mustSnapshot = false
   try {
     if (config.journal !== undefined) {
-      writer = JournalWriter.create(journalPath, config.mode, config.durability, id)
+      writer = JournalWriter.create(journalPath, target.mode, target.durability, id)
       onDisk = { kind: 'current', validBytes: writer.size, minBytes: writer.size, maxBytes: writer.size }
     } else if (journalExists) {
       // A journal left by a run with the option on is folded into this snapshot: remove it.

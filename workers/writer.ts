@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { deserialize } from 'node:v8'
-import type { WriteResult, WriteTask } from '../src/protocol.js'
+import type { WriteResult, WriteTarget, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
 import { encode, encoded } from './encoders.js'
 import { serializeError as serialize } from './serialize-error.js'
@@ -30,7 +30,15 @@ async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
   }
 }
 
-/** Encodes `task.value` (as `task.form` says) and writes it atomically and durably to `task.path`. */
+/** Writes encoded bytes to a target; throws what the target's write throws. */
+function writeTo (target: WriteTarget, data: string | Uint8Array): void {
+  switch (target.kind) {
+    case 'file': atomicWriteSync(target.path, data, target.mode, target.durability); break
+    default: throw new Error(`unknown write target ${JSON.stringify((target as { kind: unknown }).kind)}: this should not happen`)
+  }
+}
+
+/** Encodes `task.value` (as `task.form` says) and writes it atomically and durably to `task.target`. */
 export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   const start = performance.now()
   let data: string | Uint8Array
@@ -47,7 +55,7 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
     return { data, result: { ok: true, bytes, encodeMs: encoded - start, writeMs: 0, hash, skipped: true } }
   }
   try {
-    atomicWriteSync(task.path, data, task.mode, task.durability)
+    writeTo(task.target, data)
   } catch (err) {
     if (err instanceof DirectorySyncError) {
       return { data, result: { ok: false, stage: 'dirsync', message: 'the file was renamed into place, but the directory fsync failed: durability unknown', cause: serialize(err.original) } }

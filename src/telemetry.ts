@@ -26,8 +26,8 @@ export interface StoreStats {
   readonly lastError: Error | undefined
 }
 
-/** Counts one store's writes and publishes them on the diagnostics channels. */
-export class WriteStats {
+/** One store's write telemetry: the counters `stats()` reads, and the diagnostics-channel events. */
+export class WriteTelemetry {
   readonly #store: string
   readonly #path: string
   #writes = 0

@@ -1,0 +1,44 @@
+import type { CodecSpec } from './protocol.js'
+
+// What both threads need to run a codec, written once: the main thread decodes on load, the keyed
+// writer decodes to rebuild its mirror, the writers encode. Pure and stateless: each side keeps its
+// own module cache and passes its importer in, so no state is shared across the thread boundary.
+
+/** Imports a codec module by URL (each thread caches its own). */
+export type ModuleImporter = (url: string) => Promise<Record<string, unknown>>
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A codec module's named export as a function; throws saying which module lacks which export. */
+export function codecExport (mod: Record<string, unknown>, url: string, name: string): (input: never) => unknown {
+  const fn = mod[name]
+  if (typeof fn !== 'function') throw new TypeError(`codec module ${url} has no exported function ${JSON.stringify(name)}`)
+  return fn as (input: never) => unknown
+}
+
+/** Decodes file bytes with the codec `spec` describes; a module codec's decoder is imported with `importModule`. */
+export async function decodeBytes (spec: CodecSpec, bytes: Uint8Array, importModule: ModuleImporter): Promise<unknown> {
+  switch (spec.kind) {
+    case 'json':
+    case 'schema':
+      return JSON.parse(utf8.decode(bytes))
+    case 'module': {
+      const decode = codecExport(await importModule(spec.url), spec.url, spec.decode) as (bytes: Uint8Array) => unknown
+      return await decode(bytes)
+    }
+    case 'raw':
+      return bytes
+    default:
+      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
+  }
+}
+
+/** True when the codec writes JSON text, so a value must survive the trip as `JSON.stringify` would see it. */
+export function isJsonCodec (spec: CodecSpec): boolean {
+  return spec.kind === 'json' || spec.kind === 'schema'
+}
+
+/** True when a JSON codec was built with `{ lossy: true }`: JSON's silent drops are accepted. */
+export function acceptsLossyJson (spec: CodecSpec): boolean {
+  return isJsonCodec(spec) && (spec as { readonly lossy?: boolean | undefined }).lossy === true
+}
