@@ -112,7 +112,7 @@ try {
   rmSync(workDir, { recursive: true, force: true })
 }
 
-const result: RunResult = { schemaVersion: 1, scope: 'user', startedAt, finishedAt: new Date().toISOString(), machine: describeMachine(), loopLatency, memory }
+const result: RunResult = { schemaVersion: 2, scope: 'user', startedAt, finishedAt: new Date().toISOString(), machine: describeMachine(), loopLatency, memory }
 // Every scenario here is the user's; throughput is the library's own figure, measured by the suite.
 const verdict = evaluateGate(result, config, { scenarioFilter: () => true, requireThroughput: false, ...(baseline === undefined ? {} : { baseline }) })
 if (args.json === true) console.log(JSON.stringify({ ...result, gate: verdict }, null, 2))

@@ -116,7 +116,7 @@ try {
   progress.done()
 
   const result: RunResult = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     scope,
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -12,7 +12,7 @@ const config: GateConfig = {
 }
 
 function mode (p99Ms: number): ModeFigures {
-  const loop: LoopStats = { p50Ms: 1, p99Ms, maxMs: p99Ms, meanMs: 1, elu: 0.1, samples: 1000 }
+  const loop: LoopStats = { p50Ms: 1, p99Ms, maxMs: p99Ms, meanMs: 1, elu: 0.1, samples: 1000, runQueueWaitShare: 0 }
   const spread = { count: 1, p50Ms: 1, p99Ms: 1, maxMs: 1 }
   return { loop, requests: 1000, writes: 10, saveLatency: spread, mainPerWrite: spread, memory: { rssMB: 1, heapUsedMB: 1, peakRssMB: 1 } }
 }
@@ -31,7 +31,7 @@ function throughput (ratio: number): ThroughputResult {
 
 function run (loopLatency: LoopLatencyResult[], ratio?: number): RunResult {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     scope: 'quick',
     startedAt: '2025-01-01T00:00:00.000Z',
     finishedAt: '2025-01-01T00:01:00.000Z',
@@ -120,7 +120,7 @@ test('the committed gate config is valid and holds the issue\'s thresholds', () 
 })
 
 function keyedResult (overrides: { p99?: number, max?: number, ratio?: number, scaling?: number, journalPerSec?: number } = {}): NonNullable<RunResult['keyed']> {
-  const loop = (p99Ms: number, maxMs: number): LoopStats => ({ p50Ms: 1, p99Ms, maxMs, meanMs: 1, elu: 0.05, samples: 1000 })
+  const loop = (p99Ms: number, maxMs: number): LoopStats => ({ p50Ms: 1, p99Ms, maxMs, meanMs: 1, elu: 0.05, samples: 1000, runQueueWaitShare: 0 })
   const ratio = overrides.ratio ?? 0.02
   const scaling = overrides.scaling ?? 1.1
   return {
