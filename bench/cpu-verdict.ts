@@ -48,6 +48,12 @@ export interface CpuSettings {
 export interface CpuSubjectSpec {
   readonly name: string
   readonly codec: (lib: Library) => Codec<unknown>
+  /**
+   * Whether the budget ratio decides when there is no base build. A store that does more than a
+   * hand-off on the main thread by design (the JSON codecs check the value first) has no budget
+   * in clones; it is judged against a base build, and its budget ratio is reported. @defaultValue true
+   */
+  readonly budgetDecides?: boolean
 }
 
 /** The verdict on one subject. */
@@ -77,6 +83,8 @@ export interface CpuSubjectResult {
   /** The budget ratio when the base-build ratio decides (reported, not deciding). */
   readonly budget?: RatioFigures
   readonly verdict: Verdict
+  /** Reported, not deciding (a budget ratio of a subject whose budget does not decide). */
+  readonly advisory: boolean
 }
 
 /** The CPU verdict's result, as stored in the run's JSON under `cpu`. */
@@ -221,7 +229,7 @@ export async function runCpuVerdict (options: CpuVerdictOptions): Promise<CpuVer
       options.onRound?.(rounds, performance.now() - started)
       if (rounds >= settings.minRounds && (rounds - settings.minRounds) % settings.checkEvery === 0) {
         judged = judge()
-        if (judged.every((subject) => subject.verdict !== 'inconclusive')) break
+        if (judged.every((subject) => subject.advisory || subject.verdict !== 'inconclusive')) break
       }
     }
     if (rounds < settings.minRounds || (rounds - settings.minRounds) % settings.checkEvery !== 0) judged = judge()
@@ -251,6 +259,7 @@ export async function runCpuVerdict (options: CpuVerdictOptions): Promise<CpuVer
         const verdict: Verdict = deciding.decision === 'undecided' ? 'inconclusive' : deciding.decision
         return {
           name: subject.name,
+          advisory: options.base === undefined && subject.budgetDecides === false,
           cpuPerSaveMs: medianOf(cost),
           ...(baseCost === undefined ? {} : { baseCpuPerSaveMs: medianOf(baseCost), budget: budgetFigures }),
           deciding,
@@ -263,7 +272,8 @@ export async function runCpuVerdict (options: CpuVerdictOptions): Promise<CpuVer
     const netMedian = (id: string): number => medianOf((arms.find((a) => a.id === id)?.perRound ?? []).map((v, r) => v - (floor[r] ?? 0)))
     const cloneMs = netMedian('clone')
     const hopMs = netMedian('hop')
-    const verdict: Verdict = judged.some((s) => s.verdict === 'fail') ? 'fail' : judged.every((s) => s.verdict === 'pass') ? 'pass' : 'inconclusive'
+    const decidingSubjects = judged.filter((s) => !s.advisory)
+    const verdict: Verdict = decidingSubjects.some((s) => s.verdict === 'fail') ? 'fail' : decidingSubjects.every((s) => s.verdict === 'pass') ? 'pass' : 'inconclusive'
     return {
       kind: 'cpu-per-save',
       stateBytes: options.stateBytes,

@@ -110,6 +110,8 @@ export interface GateOptions {
   readonly cpuDecides?: boolean
   /** Judge only against the baseline: the CPU comparison with it decides, the absolute rules are reported. */
   readonly baselineOnly?: boolean
+  /** Only the CPU checks (a run that measured nothing else). */
+  readonly cpuOnly?: boolean
 }
 
 /** Reads and checks a gate config file. */
@@ -253,9 +255,13 @@ export function evaluateGate (result: RunResult, config: GateConfig, options: Ga
   const { encoders, maxStateBytes } = config.loopLatency.appliesTo
   const filter = options.scenarioFilter ?? ((params: LoopLatencyParams) => encoders.includes(params.encoder) && params.actualBytes <= maxStateBytes)
   const advisory = (checks: GateCheck[], flag: boolean | undefined): GateCheck[] => flag === true ? checks.map((check) => ({ ...check, advisory: true })) : checks
-  const checks = [
+  const cpu = [
     ...(result.cpu === undefined ? [] : cpuChecks(result.cpu, options.cpuDecides ?? true)),
-    ...(result.cpu !== undefined && options.baseline?.cpu !== undefined && config.cpu !== undefined ? cpuBaselineChecks(result, options.baseline, config.cpu.maxRegressionPercent, options.baselineOnly === true) : []),
+    ...(result.cpu !== undefined && options.baseline?.cpu !== undefined && config.cpu !== undefined ? cpuBaselineChecks(result, options.baseline, config.cpu.maxRegressionPercent, options.baselineOnly === true) : [])
+  ]
+  if (options.cpuOnly === true) return verdictOf(cpu)
+  const checks = [
+    ...cpu,
     ...advisory(loopChecks(result, config, filter), config.loopLatency.advisory === true || options.baselineOnly === true),
     ...advisory(throughputChecks(result, config, options.requireThroughput ?? true), config.throughput.advisory === true || options.baselineOnly === true),
     ...keyedChecks(result, config),
@@ -281,7 +287,7 @@ export function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] 
       name: `cpu ${subject.name}: main-thread CPU per save / ${ratio.reference === 'base-build' ? 'base build' : 'budget'}`,
       pass: status === 'pass',
       status,
-      ...(deciding ? {} : { advisory: true }),
+      ...(deciding && !subject.advisory ? {} : { advisory: true }),
       actual: ratio.median,
       limit: ratio.limit,
       detail: `${fmt(subject.cpuPerSaveMs)} ms of main-thread CPU per durable save against ${versus}: ${interval}, ${outcome}`,
