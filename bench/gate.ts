@@ -33,7 +33,7 @@ export interface GateConfig {
     /** Durable `save()` throughput must stay above this fraction of the bare fsync loop. */
     readonly minRatioToBare: number
   }
-  /** Issue 5's targets for a large keyed state (judged only when the run has the keyed scenario). */
+  /** Targets for a large keyed state (judged only when the run has the keyed scenario). */
   readonly keyed?: {
     /** Keyed p99 loop delay may exceed idle p99 by at most this, ms. */
     readonly maxP99AboveIdleMs: number
@@ -282,7 +282,8 @@ export function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] 
     const status: GateStatus = subject.verdict
     const versus = ratio.reference === 'base-build' ? `the base build's ${fmt(subject.baseCpuPerSaveMs ?? Number.NaN)} ms` : `the budget ${fmt(cpu.reference.budgetMs)} ms (structured clone ${fmt(cpu.reference.cloneMs)} ms, thread hop ${fmt(cpu.reference.hopMs * 1000)} µs)`
     const interval = `median ratio ${fmt(ratio.median)}, ${(ratio.interval.confidence * 100).toFixed(1)}% interval ${fmt(ratio.interval.low)}–${fmt(ratio.interval.high)} over ${ratio.perRound.length} rounds`
-    const outcome = status === 'pass' ? `below ${ratio.limit}` : status === 'fail' ? `above ${ratio.limit}` : `straddles ${ratio.limit}: more rounds were needed than the time budget allowed`
+    const outcome = (status === 'pass' ? `below ${ratio.limit}` : status === 'fail' ? `above ${ratio.limit}` : `straddles ${ratio.limit}: more rounds were needed than the time budget allowed`) +
+      (ratio.reference === 'budget' && !cpu.reference.budgetApplies ? ' (reported only: the state is too small for a budget, its clone costs less than the thread hops; compare with --baseline)' : '')
     return {
       name: `cpu ${subject.name}: main-thread CPU per save / ${ratio.reference === 'base-build' ? 'base build' : 'budget'}`,
       pass: status === 'pass',
@@ -291,7 +292,7 @@ export function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] 
       actual: ratio.median,
       limit: ratio.limit,
       detail: `${fmt(subject.cpuPerSaveMs)} ms of main-thread CPU per durable save against ${versus}: ${interval}, ${outcome}`,
-      ...(status === 'fail' ? { advice: CPU_ADVICE[ratio.reference] } : status === 'inconclusive' ? { advice: 'the machine was too noisy to decide in the time budget: rerun, or raise cpu.timeBudgetMs in the config' } : {})
+      ...(status === 'fail' ? { advice: CPU_ADVICE[ratio.reference] } : status === 'inconclusive' && !subject.advisory ? { advice: 'the machine was too noisy to decide in the time budget: rerun, or raise cpu.timeBudgetMs in the config' } : {})
     }
   })
 }
@@ -300,12 +301,17 @@ function sameMachine (a: RunResult, b: RunResult): boolean {
   return a.machine.cpuModel === b.machine.cpuModel && a.machine.cores === b.machine.cores && a.machine.node === b.machine.node
 }
 
-/** The CPU budget ratio of this run against a stored run of the same machine: may grow by `maxRegressionPercent` at most. */
-function cpuBaselineChecks (result: RunResult, baseline: RunResult, maxRegressionPercent: number, deciding: boolean): GateCheck[] {
+/**
+ * The CPU budget ratio of this run against a stored run of the same machine: may grow by
+ * `maxRegressionPercent` at most. A comparison decides; a baseline that cannot be compared (another
+ * machine, no common subject) is reported, and makes the verdict inconclusive only when the
+ * baseline is all that is judged (`baselineOnly`).
+ */
+function cpuBaselineChecks (result: RunResult, baseline: RunResult, maxRegressionPercent: number, baselineOnly: boolean): GateCheck[] {
   const cpu = result.cpu
   const before = baseline.cpu
   if (cpu === undefined || before === undefined) return []
-  const advisory = deciding ? {} : { advisory: true }
+  const advisory = baselineOnly ? {} : { advisory: true }
   if (!sameMachine(result, baseline)) {
     const m = baseline.machine
     return [{ name: 'cpu baseline: same machine', pass: false, status: 'inconclusive', ...advisory, actual: 0, limit: 1, detail: `the baseline was taken on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}; this run on ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}: CPU figures of two machines are not compared`, advice: 'store the baseline from a run on the same runner type and Node version (see docs/ci-gate.md), or judge this run by its own rules' }]
@@ -323,7 +329,6 @@ function cpuBaselineChecks (result: RunResult, baseline: RunResult, maxRegressio
       name: `cpu baseline ${subject.name}: budget ratio against the stored run`,
       pass: status === 'pass',
       status,
-      ...advisory,
       actual: now.median,
       limit,
       detail: `budget ratio ${fmt(now.median)} (interval ${fmt(now.interval.low)}–${fmt(now.interval.high)}) against ${fmt(thenRatio.median)} in the baseline of ${baseline.startedAt} (limit +${maxRegressionPercent}% = ${fmt(limit)})`,

@@ -30,7 +30,7 @@ const NS_PER_MS = 1e6
 
 /** Starts measuring the event loop; `stop()` ends the window and returns its figures. */
 export function startLoopMonitor (): { stop: () => LoopStats } {
-  // resolution 1 ms: the finest the histogram's timer allows, and what the issue asks to read.
+  // resolution 1 ms: the finest the histogram's timer allows, and the resolution the figures are read at.
   const histogram = monitorEventLoopDelay({ resolution: 1 })
   const elu = performance.eventLoopUtilization()
   const waitBefore = schedstat ? threadTimes(false).waitNs : 0

@@ -45,7 +45,7 @@ export interface RunResult {
   readonly throughput?: ThroughputResult
   readonly manyStores?: ManyStoresResult
   readonly handoff?: HandoffResult
-  /** The large keyed state (issue 5): main-thread cost per save against the whole-state hand-off, and the journal. */
+  /** The large keyed state: main-thread cost per save against the whole-state hand-off, and the journal. */
   readonly keyed?: KeyedLargeResult
   /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */
   readonly cpu?: CpuVerdictResult

@@ -24,7 +24,7 @@ export interface SuitePlan {
   readonly keyed?: { readonly stateBytes: number, readonly durationMs: number, readonly rounds: number }
 }
 
-/** The state sizes of the issue: 1 KB, 150 KB, 1.5 MB, 15 MB. */
+/** The state sizes of the matrix: 1 KB, 150 KB, 1.5 MB, 15 MB. */
 export const SIZES = [1_000, 150_000, 1_500_000, 15_000_000] as const
 const ENCODERS: readonly EncoderName[] = ['json', 'schema', 'heavy']
 const PATTERNS: readonly LoadPattern[] = ['save-10ms', 'delay-storm']
