@@ -1,10 +1,20 @@
 import { readFileSync } from 'node:fs'
+import type { CpuSettings, CpuVerdictResult } from './cpu-verdict.js'
 import type { RunResult } from './run-result.js'
 import type { LoopLatencyParams } from './scenarios/loop-latency.js'
 
 /** The thresholds in `bench/gate.config.json`. Every rule compares figures taken in the same run. */
 export interface GateConfig {
+  /** The deciding rule: main-thread CPU per save, paired (see docs/ci-gate.md). */
+  readonly cpu?: CpuSettings & {
+    /** State size the suite's CPU verdict saves, bytes of JSON. */
+    readonly stateBytes: number
+    /** With `--baseline`: the budget ratio may grow by at most this percentage over the stored run's. */
+    readonly maxRegressionPercent: number
+  }
   readonly loopLatency: {
+    /** Reported, not deciding: the checks are listed, their failure does not fail the gate. */
+    readonly advisory?: boolean
     /** Which loop-latency scenarios the rules judge: the heavy encoder at the sizes where offloading is the point. */
     readonly appliesTo: { readonly encoders: readonly string[], readonly maxStateBytes: number }
     /** Offloaded p99 loop delay may exceed idle p99 by at most this, ms. */
@@ -18,10 +28,12 @@ export interface GateConfig {
     readonly ratioOnlyWhenInlineAboveIdleMs: number
   }
   readonly throughput: {
+    /** Reported, not deciding. */
+    readonly advisory?: boolean
     /** Durable `save()` throughput must stay above this fraction of the bare fsync loop. */
     readonly minRatioToBare: number
   }
-  /** Issue 5's targets for a large keyed state (judged only when the run has the keyed scenario). */
+  /** Targets for a large keyed state (judged only when the run has the keyed scenario). */
   readonly keyed?: {
     /** Keyed p99 loop delay may exceed idle p99 by at most this, ms. */
     readonly maxP99AboveIdleMs: number
@@ -44,10 +56,19 @@ export interface GateConfig {
   }
 }
 
+/** A gate's outcome: `inconclusive` when the figures could not be told apart from the limit in the time allowed. */
+export type GateStatus = 'pass' | 'fail' | 'inconclusive'
+
 /** One rule applied to one figure. */
 export interface GateCheck {
   readonly name: string
   readonly pass: boolean
+  /** Like `pass`, with `inconclusive` for an interval that straddles the limit. @defaultValue from `pass` */
+  readonly status?: GateStatus
+  /** Reported only: its failure does not fail the gate. */
+  readonly advisory?: boolean
+  /** What to do when the check fails. */
+  readonly advice?: string
   readonly actual: number
   readonly limit: number
   /** The rule in words, with the figures. */
@@ -56,9 +77,26 @@ export interface GateCheck {
 
 /** The gate's verdict. */
 export interface GateVerdict {
+  /** `status === 'pass'`. */
   readonly pass: boolean
+  readonly status: GateStatus
   readonly checks: readonly GateCheck[]
 }
+
+/** The status of one check. */
+export function checkStatus (check: GateCheck): GateStatus {
+  return check.status ?? (check.pass ? 'pass' : 'fail')
+}
+
+/** The verdict of a list of checks: any deciding failure fails; else any deciding inconclusive check is inconclusive. */
+export function verdictOf (checks: readonly GateCheck[]): GateVerdict {
+  const deciding = checks.filter((check) => check.advisory !== true).map(checkStatus)
+  const status: GateStatus = deciding.includes('fail') ? 'fail' : deciding.includes('inconclusive') ? 'inconclusive' : 'pass'
+  return { pass: status === 'pass', status, checks }
+}
+
+/** Exit codes of the gate and of `offload-store-bench`. */
+export const EXIT = { pass: 0, fail: 1, error: 2, inconclusive: 3 } as const
 
 /** Options of {@link evaluateGate}. */
 export interface GateOptions {
@@ -68,6 +106,12 @@ export interface GateOptions {
   readonly scenarioFilter?: (params: LoopLatencyParams) => boolean
   /** Fail when the result has no throughput figures. @defaultValue true */
   readonly requireThroughput?: boolean
+  /** Whether the CPU checks decide (false: reported only). @defaultValue true */
+  readonly cpuDecides?: boolean
+  /** Judge only against the baseline: the CPU comparison with it decides, the absolute rules are reported. */
+  readonly baselineOnly?: boolean
+  /** Only the CPU checks (a run that measured nothing else). */
+  readonly cpuOnly?: boolean
 }
 
 /** Reads and checks a gate config file. */
@@ -84,6 +128,19 @@ export function readGateConfig (path: string | URL): GateConfig {
   ]
   for (const [name, value] of numbers) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`gate config ${name} must be a number >= 0, got ${String(value)}`)
+  }
+  const cpu = config.cpu
+  if (cpu !== undefined) {
+    const cpuNumbers: Array<[string, unknown, number]> = [
+      ['stateBytes', cpu.stateBytes, 1], ['savesPerSlice', cpu.savesPerSlice, 1], ['minRounds', cpu.minRounds, 3], ['checkEvery', cpu.checkEvery, 1],
+      ['maxRounds', cpu.maxRounds, cpu.minRounds], ['timeBudgetMs', cpu.timeBudgetMs, 1], ['bootstrapResamples', cpu.bootstrapResamples, 100],
+      ['seed', cpu.seed, 0], ['maxRatioToBase', cpu.maxRatioToBase, 1], ['budget.cloneFactor', cpu.budget?.cloneFactor, 0],
+      ['budget.hopFactor', cpu.budget?.hopFactor, 0], ['sliceTimeoutMs', cpu.sliceTimeoutMs, 1], ['maxRegressionPercent', cpu.maxRegressionPercent, 0]
+    ]
+    for (const [name, value, min] of cpuNumbers) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new TypeError(`gate config cpu.${name} must be a number >= ${min}, got ${String(value)}`)
+    }
+    if (typeof cpu.confidence !== 'number' || !(cpu.confidence > 0.5 && cpu.confidence < 1)) throw new TypeError(`gate config cpu.confidence must be a number between 0.5 and 1, got ${String(cpu.confidence)}`)
   }
   if (!Array.isArray(config.loopLatency.appliesTo.encoders)) throw new TypeError('gate config loopLatency.appliesTo.encoders must be an array of encoder names')
   return config
@@ -197,11 +254,94 @@ function baselineChecks (result: RunResult, baseline: RunResult, config: GateCon
 export function evaluateGate (result: RunResult, config: GateConfig, options: GateOptions = {}): GateVerdict {
   const { encoders, maxStateBytes } = config.loopLatency.appliesTo
   const filter = options.scenarioFilter ?? ((params: LoopLatencyParams) => encoders.includes(params.encoder) && params.actualBytes <= maxStateBytes)
-  const checks = [
-    ...loopChecks(result, config, filter),
-    ...throughputChecks(result, config, options.requireThroughput ?? true),
-    ...keyedChecks(result, config),
-    ...(options.baseline === undefined ? [] : baselineChecks(result, options.baseline, config, filter))
+  const advisory = (checks: GateCheck[], flag: boolean | undefined): GateCheck[] => flag === true ? checks.map((check) => ({ ...check, advisory: true })) : checks
+  const cpu = [
+    ...(result.cpu === undefined ? [] : cpuChecks(result.cpu, options.cpuDecides ?? true)),
+    ...(result.cpu !== undefined && options.baseline?.cpu !== undefined && config.cpu !== undefined ? cpuBaselineChecks(result, options.baseline, config.cpu.maxRegressionPercent, options.baselineOnly === true) : [])
   ]
-  return { pass: checks.every((check) => check.pass), checks }
+  if (options.cpuOnly === true) return verdictOf(cpu)
+  const checks = [
+    ...cpu,
+    ...advisory(loopChecks(result, config, filter), config.loopLatency.advisory === true || options.baselineOnly === true),
+    ...advisory(throughputChecks(result, config, options.requireThroughput ?? true), config.throughput.advisory === true || options.baselineOnly === true),
+    ...keyedChecks(result, config),
+    ...advisory(options.baseline === undefined ? [] : baselineChecks(result, options.baseline, config, filter), config.loopLatency.advisory)
+  ]
+  return verdictOf(checks.map((check) => check.pass || check.advice !== undefined ? check : { ...check, advice: adviceFor(check) }))
+}
+
+const CPU_ADVICE = {
+  'base-build': 'the change makes each save cost the main thread more CPU than the base build: profile save() on the main thread (node --cpu-prof) and look for work added before the hand-off to the worker',
+  budget: 'each save costs the main thread more than handing the value to a thread should (about one structured clone of it): look for encoding, copying or waiting done on the main thread; with a large state, send only what changed (KeyedStore)'
+} as const
+
+/** The deciding checks of the CPU verdict, one per subject. */
+export function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] {
+  return cpu.subjects.map((subject) => {
+    const ratio = subject.deciding
+    const status: GateStatus = subject.verdict
+    const versus = ratio.reference === 'base-build' ? `the base build's ${fmt(subject.baseCpuPerSaveMs ?? Number.NaN)} ms` : `the budget ${fmt(cpu.reference.budgetMs)} ms (structured clone ${fmt(cpu.reference.cloneMs)} ms, thread hop ${fmt(cpu.reference.hopMs * 1000)} µs)`
+    const interval = `median ratio ${fmt(ratio.median)}, ${(ratio.interval.confidence * 100).toFixed(1)}% interval ${fmt(ratio.interval.low)}–${fmt(ratio.interval.high)} over ${ratio.perRound.length} rounds`
+    const outcome = (status === 'pass' ? `below ${ratio.limit}` : status === 'fail' ? `above ${ratio.limit}` : `straddles ${ratio.limit}${subject.advisory ? '' : ': more rounds were needed than the time budget allowed'}`) +
+      (ratio.reference === 'budget' && !cpu.reference.budgetApplies ? ' (reported only: the state is too small for a budget, its clone costs less than the thread hops; compare with --baseline)' : '')
+    return {
+      name: `cpu ${subject.name}: main-thread CPU per save / ${ratio.reference === 'base-build' ? 'base build' : 'budget'}`,
+      pass: status === 'pass',
+      status,
+      ...(deciding && !subject.advisory ? {} : { advisory: true }),
+      actual: ratio.median,
+      limit: ratio.limit,
+      detail: `${fmt(subject.cpuPerSaveMs)} ms of main-thread CPU per durable save against ${versus}: ${interval}, ${outcome}`,
+      ...(status === 'fail' ? { advice: CPU_ADVICE[ratio.reference] } : status === 'inconclusive' && !subject.advisory ? { advice: 'the machine was too noisy to decide in the time budget: rerun, or raise cpu.timeBudgetMs in the config' } : {})
+    }
+  })
+}
+
+function sameMachine (a: RunResult, b: RunResult): boolean {
+  return a.machine.cpuModel === b.machine.cpuModel && a.machine.cores === b.machine.cores && a.machine.node === b.machine.node
+}
+
+/**
+ * The CPU budget ratio of this run against a stored run of the same machine: may grow by
+ * `maxRegressionPercent` at most. A comparison decides; a baseline that cannot be compared (another
+ * machine, no common subject) is reported, and makes the verdict inconclusive only when the
+ * baseline is all that is judged (`baselineOnly`).
+ */
+function cpuBaselineChecks (result: RunResult, baseline: RunResult, maxRegressionPercent: number, baselineOnly: boolean): GateCheck[] {
+  const cpu = result.cpu
+  const before = baseline.cpu
+  if (cpu === undefined || before === undefined) return []
+  const advisory = baselineOnly ? {} : { advisory: true }
+  if (!sameMachine(result, baseline)) {
+    const m = baseline.machine
+    return [{ name: 'cpu baseline: same machine', pass: false, status: 'inconclusive', ...advisory, actual: 0, limit: 1, detail: `the baseline was taken on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}; this run on ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}: CPU figures of two machines are not compared`, advice: 'store the baseline from a run on the same runner type and Node version (see docs/ci-gate.md), or judge this run by its own rules' }]
+  }
+  const checks: GateCheck[] = []
+  for (const subject of cpu.subjects) {
+    const then = before.subjects.find((s) => s.name === subject.name)
+    if (then === undefined) continue
+    // The budget ratio, not ms: it is normalised by the machine's speed measured in the same run.
+    const now = subject.budget ?? subject.deciding
+    const thenRatio = then.budget ?? then.deciding
+    const limit = thenRatio.median * (1 + maxRegressionPercent / 100)
+    const status: GateStatus = now.interval.high < limit ? 'pass' : now.interval.low > limit ? 'fail' : 'inconclusive'
+    checks.push({
+      name: `cpu baseline ${subject.name}: budget ratio against the stored run`,
+      pass: status === 'pass',
+      status,
+      actual: now.median,
+      limit,
+      detail: `budget ratio ${fmt(now.median)} (interval ${fmt(now.interval.low)}–${fmt(now.interval.high)}) against ${fmt(thenRatio.median)} in the baseline of ${baseline.startedAt} (limit +${maxRegressionPercent}% = ${fmt(limit)})`,
+      ...(status === 'fail' ? { advice: 'main-thread CPU per save grew since the baseline: compare the two runs\' codec and sample, and profile save() (node --cpu-prof)' } : {})
+    })
+  }
+  if (checks.length === 0) checks.push({ name: 'cpu baseline: comparable subjects', pass: false, status: 'inconclusive', ...advisory, actual: 0, limit: 1, detail: 'the baseline has no CPU subject of the same name as this run', advice: 'keep the same --sample and codec between the baseline and this run' })
+  return checks
+}
+
+function adviceFor (check: GateCheck): string {
+  if (check.name.includes('offloaded p99 / inline p99')) return 'offloading barely beats encoding inline here: with a light codec there is little to beat (the hand-off is a structured clone, about what JSON.stringify costs), so judge it by the CPU rules, or send only what changed (KeyedStore)'
+  if (check.name.includes('offloaded p99 - idle p99')) return 'the loop is delayed while saving: compare the run-queue wait of the idle window (scheduler noise) with the CPU verdict; if the CPU verdict passes, the delay comes from the machine, not the main thread\'s work'
+  if (check.name.startsWith('throughput')) return 'each durable save waits for a round trip to the worker; many stores overlap it (see many-stores)'
+  return 'see docs/ci-gate.md for what this check measures'
 }

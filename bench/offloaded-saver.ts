@@ -1,14 +1,19 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { type Codec, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
+import * as installed from 'offload-store'
+import type { Codec, WriteEndMessage, WriterPool } from 'offload-store'
+import type { Library } from './builds.js'
 import type { Saver, WriteSample } from './saver.js'
 
 /** An offload-store {@link Store} behind the {@link Saver} calls, its writes read from `offload-store:write:end`. */
 export class OffloadedSaver implements Saver {
   readonly writes: WriteSample[] = []
-  readonly store: Store<unknown>
-  readonly #registry = new ShutdownRegistry()
+  readonly store: InstanceType<Library['Store']>
+  readonly #registry: InstanceType<Library['ShutdownRegistry']>
 
-  constructor (path: string, codec: Codec<unknown>, pool: WriterPool) {
+  /** `lib` is the build whose Store is measured: the installed one unless another is loaded (see builds.ts). */
+  constructor (path: string, codec: Codec<unknown>, pool: WriterPool, lib: Library = installed) {
+    const { Store, ShutdownRegistry } = lib
+    this.#registry = new ShutdownRegistry()
     // Every save is a real write, as in the inline mode: no skipping of unchanged bytes (the
     // throughput loop saves one value over and over), and no hand-off warnings on stderr.
     this.store = new Store<unknown>({ path, codec, pool, shutdownRegister: this.#registry.register, skipUnchanged: false, handoffWarnMs: Infinity })

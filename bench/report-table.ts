@@ -1,4 +1,4 @@
-import type { GateVerdict } from './gate.js'
+import { checkStatus, type GateVerdict } from './gate.js'
 import type { RunResult } from './run-result.js'
 
 function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
@@ -75,9 +75,19 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
     const heaps = result.memory.map((c) => `${c.after} ${c.heapUsedMB.toFixed(0)}`)
     out.push(`Peak RSS ${peak.toFixed(0)} MB. Heap used after each scenario (MB): ${heaps.join(', ')}`, '')
   }
+  if (result.cpu !== undefined) {
+    const c = result.cpu
+    out.push(`Main-thread CPU per durable save (${c.rounds} rounds of ${c.savesPerSlice} saves per arm, ${(c.elapsedMs / 1000).toFixed(1)} s, ${sizeLabel(c.stateBytes)}; structured clone ${ms(c.reference.cloneMs)} ms, bare thread hop ${(c.reference.hopMs * 1000).toFixed(0)} µs, run-queue wait ${(c.runQueueWaitShare * 100).toFixed(1)}% of the time):`)
+    for (const s of c.subjects) out.push(`  ${s.name}: ${ms(s.cpuPerSaveMs)} ms${s.baseCpuPerSaveMs === undefined ? '' : ` (base build ${ms(s.baseCpuPerSaveMs)} ms)`}, ratio to ${s.deciding.reference} ${ms(s.deciding.median)} [${ms(s.deciding.interval.low)}, ${ms(s.deciding.interval.high)}] → ${s.verdict}`)
+    out.push('')
+  }
   if (verdict !== undefined) {
-    out.push(`Gate: ${verdict.pass ? 'PASS' : 'FAIL'}`)
-    for (const check of verdict.checks) out.push(`  ${check.pass ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`)
+    out.push(`Gate: ${verdict.status.toUpperCase()}`)
+    const label = { pass: 'ok  ', fail: 'FAIL', inconclusive: '??  ' } as const
+    for (const check of verdict.checks) {
+      out.push(`  ${label[checkStatus(check)]} ${check.advisory === true ? '(advisory) ' : ''}${check.name}: ${check.detail}`)
+      if (checkStatus(check) !== 'pass' && check.advice !== undefined) out.push(`       what to do: ${check.advice}`)
+    }
   }
   return out.join('\n')
 }

@@ -1,3 +1,5 @@
+import type { CpuVerdictResult } from './cpu-verdict.js'
+import type { GateVerdict } from './gate.js'
 import type { MachineInfo } from './machine.js'
 import type { MemoryFigures } from './memory.js'
 import type { HandoffResult } from './scenarios/handoff-cost.js'
@@ -32,8 +34,8 @@ export interface MemoryCheckpoint extends MemoryFigures {
 
 /** Everything one run measured: the file `bench/results/<timestamp>.json` holds this. */
 export interface RunResult {
-  /** Bumped when the shape changes, so a baseline from another shape is refused. */
-  readonly schemaVersion: 1
+  /** Bumped when the shape changes, so a baseline from another shape is refused (2: `cpu` and `gate` added). */
+  readonly schemaVersion: 2
   /** `quick` or `full` for the suite; `user` for `offload-store-bench`. */
   readonly scope: string
   readonly startedAt: string
@@ -43,8 +45,12 @@ export interface RunResult {
   readonly throughput?: ThroughputResult
   readonly manyStores?: ManyStoresResult
   readonly handoff?: HandoffResult
-  /** The large keyed state (issue 5): main-thread cost per save against the whole-state hand-off, and the journal. */
+  /** The large keyed state: main-thread cost per save against the whole-state hand-off, and the journal. */
   readonly keyed?: KeyedLargeResult
+  /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */
+  readonly cpu?: CpuVerdictResult
+  /** The gate's verdict, when the run was judged. */
+  readonly gate?: GateVerdict
   /** Memory after every scenario, in order; the last entries repeat the first scenario to show no growth. */
   readonly memory: readonly MemoryCheckpoint[]
 }

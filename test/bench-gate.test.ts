@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { evaluateGate, type GateConfig, readGateConfig } from '../bench/gate.js'
+import type { CpuSubjectResult, CpuVerdictResult } from '../bench/cpu-verdict.js'
+import { checkStatus, EXIT, evaluateGate, type GateConfig, readGateConfig } from '../bench/gate.js'
+import { formatMarkdown } from '../bench/markdown.js'
 import type { LoopStats } from '../bench/loop-monitor.js'
 import type { RunResult, ThroughputResult } from '../bench/run-result.js'
 import type { LoopLatencyResult, ModeFigures } from '../bench/scenarios/loop-latency.js'
@@ -12,7 +14,7 @@ const config: GateConfig = {
 }
 
 function mode (p99Ms: number): ModeFigures {
-  const loop: LoopStats = { p50Ms: 1, p99Ms, maxMs: p99Ms, meanMs: 1, elu: 0.1, samples: 1000 }
+  const loop: LoopStats = { p50Ms: 1, p99Ms, maxMs: p99Ms, meanMs: 1, elu: 0.1, samples: 1000, runQueueWaitShare: 0 }
   const spread = { count: 1, p50Ms: 1, p99Ms: 1, maxMs: 1 }
   return { loop, requests: 1000, writes: 10, saveLatency: spread, mainPerWrite: spread, memory: { rssMB: 1, heapUsedMB: 1, peakRssMB: 1 } }
 }
@@ -31,7 +33,7 @@ function throughput (ratio: number): ThroughputResult {
 
 function run (loopLatency: LoopLatencyResult[], ratio?: number): RunResult {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     scope: 'quick',
     startedAt: '2025-01-01T00:00:00.000Z',
     finishedAt: '2025-01-01T00:01:00.000Z',
@@ -112,7 +114,7 @@ test('a baseline with no figure in common fails rather than passing silently', (
   assert.equal(verdict.checks.at(-1)?.name, 'baseline: comparable figures')
 })
 
-test('the committed gate config is valid and holds the issue\'s thresholds', () => {
+test('the committed gate config is valid and holds the documented loop thresholds', () => {
   const committed = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
   assert.equal(committed.loopLatency.maxP99AboveIdleMs, 3)
   assert.equal(committed.loopLatency.maxP99RatioToInline, 0.2)
@@ -120,7 +122,7 @@ test('the committed gate config is valid and holds the issue\'s thresholds', () 
 })
 
 function keyedResult (overrides: { p99?: number, max?: number, ratio?: number, scaling?: number, journalPerSec?: number } = {}): NonNullable<RunResult['keyed']> {
-  const loop = (p99Ms: number, maxMs: number): LoopStats => ({ p50Ms: 1, p99Ms, maxMs, meanMs: 1, elu: 0.05, samples: 1000 })
+  const loop = (p99Ms: number, maxMs: number): LoopStats => ({ p50Ms: 1, p99Ms, maxMs, meanMs: 1, elu: 0.05, samples: 1000, runQueueWaitShare: 0 })
   const ratio = overrides.ratio ?? 0.02
   const scaling = overrides.scaling ?? 1.1
   return {
@@ -160,4 +162,95 @@ for (const [what, overrides, failing] of [
 test('the shipped gate config has keyed thresholds', () => {
   const shipped = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
   assert.equal(shipped.keyed?.maxMainRatioToWhole, 0.05)
+})
+
+function cpuResult (verdicts: Array<{ median: number, low: number, high: number }>, reference: 'base-build' | 'budget' = 'budget'): CpuVerdictResult {
+  const limit = reference === 'budget' ? 1 : 1.25
+  const subjects: CpuSubjectResult[] = verdicts.map(({ median, low, high }, i) => {
+    const decision = high < limit ? 'pass' : low > limit ? 'fail' : 'undecided'
+    return {
+      name: `store/s${i}`,
+      cpuPerSaveMs: median,
+      deciding: { reference, limit, perRound: [median], median, interval: { low, high, confidence: 0.99 }, decision },
+      verdict: decision === 'undecided' ? 'inconclusive' : decision,
+      advisory: false
+    }
+  })
+  return {
+    kind: 'cpu-per-save',
+    stateBytes: 150_000,
+    savesPerSlice: 8,
+    rounds: 8,
+    looks: 16,
+    elapsedMs: 1000,
+    seed: 1,
+    reference: { floorMs: 0.01, cloneMs: 1, hopMs: 0.01, budgetMs: 0.95, budgetApplies: true },
+    runQueueWaitShare: 0.1,
+    subjects,
+    verdict: subjects.some((s) => s.verdict === 'fail') ? 'fail' : subjects.every((s) => s.verdict === 'pass') ? 'pass' : 'inconclusive'
+  }
+}
+
+const advisoryConfig: GateConfig = { ...config, loopLatency: { ...config.loopLatency, advisory: true }, throughput: { ...config.throughput, advisory: true } }
+
+test('the CPU check decides: a CPU subject above its limit fails the gate even when every advisory rule passes', () => {
+  const verdict = evaluateGate({ ...run([good], 0.8), cpu: cpuResult([{ median: 1.6, low: 1.4, high: 1.8 }]) }, advisoryConfig)
+  assert.equal(verdict.status, 'fail')
+  assert.equal(verdict.pass, false)
+  const failing = verdict.checks.filter((c) => checkStatus(c) === 'fail')
+  assert.equal(failing.length, 1)
+  assert.match(failing[0]?.advice ?? '', /main thread/)
+})
+
+test('a CPU interval that straddles its limit makes the gate inconclusive, never a failure', () => {
+  const verdict = evaluateGate({ ...run([good], 0.8), cpu: cpuResult([{ median: 0.7, low: 0.6, high: 0.8 }, { median: 1.0, low: 0.9, high: 1.1 }]) }, advisoryConfig)
+  assert.equal(verdict.status, 'inconclusive')
+  assert.equal(EXIT[verdict.status], 3)
+})
+
+test('advisory loop and throughput rules that fail are reported with advice and do not fail the gate', () => {
+  const bad = scenario('heavy/150KB/save-10ms', { idle: 1, inline: 10, offloaded: 6 })
+  const verdict = evaluateGate({ ...run([bad], 0.3), cpu: cpuResult([{ median: 0.6, low: 0.5, high: 0.7 }]) }, advisoryConfig)
+  assert.equal(verdict.status, 'pass')
+  const advisory = verdict.checks.filter((c) => c.advisory === true && !c.pass)
+  assert.deepEqual(advisory.map((c) => c.name), ['heavy/150KB/save-10ms: offloaded p99 - idle p99', 'heavy/150KB/save-10ms: offloaded p99 / inline p99', 'throughput: save()/bare'])
+  for (const check of advisory) assert.ok((check.advice ?? '').length > 0, `${check.name} has advice`)
+})
+
+test('with a stored baseline, the CPU budget ratio fails when its interval is above the stored median plus the allowed growth', () => {
+  const cpuConfig: GateConfig = { ...advisoryConfig, cpu: { ...JSON.parse(JSON.stringify(readGateConfig(new URL('../../bench/gate.config.json', import.meta.url)).cpu)) as NonNullable<GateConfig['cpu']>, maxRegressionPercent: 25 } }
+  const baseline: RunResult = { ...run([good]), cpu: cpuResult([{ median: 0.6, low: 0.55, high: 0.65 }]) }
+  const grown = evaluateGate({ ...run([good]), cpu: cpuResult([{ median: 0.85, low: 0.8, high: 0.9 }]) }, cpuConfig, { baseline, requireThroughput: false })
+  assert.equal(grown.status, 'fail')
+  assert.deepEqual(grown.checks.filter((c) => checkStatus(c) === 'fail').map((c) => c.name), ['cpu baseline store/s0: budget ratio against the stored run'])
+  const same = evaluateGate({ ...run([good]), cpu: cpuResult([{ median: 0.62, low: 0.58, high: 0.66 }]) }, cpuConfig, { baseline, requireThroughput: false })
+  assert.equal(same.status, 'pass')
+})
+
+test('a CPU baseline from another machine is not compared: inconclusive in baseline-only mode, reported otherwise', () => {
+  const cpuConfig: GateConfig = { ...advisoryConfig, cpu: readGateConfig(new URL('../../bench/gate.config.json', import.meta.url)).cpu as NonNullable<GateConfig['cpu']> }
+  const other = run([good])
+  const baseline: RunResult = { ...other, machine: { ...other.machine, cpuModel: 'another CPU' }, cpu: cpuResult([{ median: 0.6, low: 0.55, high: 0.65 }]) }
+  const current: RunResult = { ...run([good]), cpu: cpuResult([{ median: 0.6, low: 0.55, high: 0.65 }]) }
+  assert.equal(evaluateGate(current, cpuConfig, { baseline, requireThroughput: false }).status, 'pass')
+  const only = evaluateGate(current, cpuConfig, { baseline, requireThroughput: false, baselineOnly: true, cpuDecides: false })
+  assert.equal(only.status, 'inconclusive')
+  assert.match(only.checks.find((c) => c.name === 'cpu baseline: same machine')?.detail ?? '', /another CPU/)
+})
+
+test('the Markdown summary names the status, each deciding check with its figures, and what to do', () => {
+  const result: RunResult = { ...run([good], 0.8), cpu: cpuResult([{ median: 1.6, low: 1.4, high: 1.8 }]) }
+  const verdict = evaluateGate(result, advisoryConfig)
+  const markdown = formatMarkdown(result, verdict)
+  assert.match(markdown, /^## ❌ offload-store gate: FAIL/)
+  assert.match(markdown, /\| ❌ \| cpu store\/s0: main-thread CPU per save \/ budget \| 1\.600 \| 1\.000 \|/)
+  assert.match(markdown, /\*\*What to do\*\*/)
+  assert.match(markdown, /<details><summary>Advisory checks/)
+})
+
+test('the shipped gate config has a CPU section, and its loop and throughput rules are advisory', () => {
+  const shipped = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
+  assert.equal(shipped.loopLatency.advisory, true)
+  assert.equal(shipped.throughput.advisory, true)
+  assert.ok(shipped.cpu !== undefined && shipped.cpu.maxRatioToBase > 1 && shipped.cpu.timeBudgetMs <= 30_000)
 })

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 
-// The "slow user encoder" of the issue: about 20 ms of CPU per call, then JSON. It is a
+// A slow user encoder: about 20 ms of CPU per call, then JSON. It is a
 // codecs.module() fixture, so the offloaded mode runs it in the worker and the inline mode imports
 // and calls the very same function on the main thread.
 

@@ -7,7 +7,7 @@ import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-moni
 import { median, type Spread, spreadOf } from '../percentiles.js'
 import { startWorkload } from '../workload.js'
 
-// Issue 5's targets: a large keyed state saved often must cost the main thread only what changed.
+// The keyed targets: a large keyed state saved often must cost the main thread only what changed.
 // Every figure here is taken in one run, beside the idle floor and the whole-state hand-off it is
 // compared with, so the ratios mean something on a shared machine.
 
