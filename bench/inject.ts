@@ -23,8 +23,10 @@ export const INJECTION_DESCRIPTIONS: Readonly<Record<Injection, string>> = {
   'no-worker': 'encode and atomic write inline on the main thread (no worker)'
 }
 
-// The call that hands a write to the worker pool, in the compiled store.js.
-const ANCHOR = 'this.#pool.dispatch(task, transfer)'
+// The statement that hands a write to the worker pool, in the compiled store.js (`Store.#write`,
+// where `value` is the user's value and `task` what the worker receives).
+const DISPATCH = 'this.#pool[kDispatch](task, handoff.transfer)'
+const ANCHOR = `const { result, mainMs } = await this.#core.write(checkMs, () => ${DISPATCH});`
 
 function patchStore (source: string, injection: Injection): string {
   if (injection === 'none') return source
@@ -32,13 +34,13 @@ function patchStore (source: string, injection: Injection): string {
   const busy = /^busy-([\d.]+)ms$/.exec(injection)
   if (busy !== null) {
     const helper = 'const __gateBusy = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };\n'
-    return helper + source.replace(ANCHOR, `(__gateBusy(${Number(busy[1])}), ${ANCHOR})`)
+    return helper + source.replace(ANCHOR, `__gateBusy(${Number(busy[1])}); ${ANCHOR}`)
   }
   switch (injection) {
     case 'main-encode':
-      return "import { encode as __gateEncode } from '../workers/encoders.js';\n" + source.replace(ANCHOR, `(await __gateEncode(task.codec, task.value), ${ANCHOR})`)
+      return "import { encode as __gateEncode } from '../workers/encoders.js';\n" + source.replace(ANCHOR, `await __gateEncode(this.#spec, value); ${ANCHOR}`)
     case 'no-worker':
-      return "import { encodeAndWrite as __gateWrite } from '../workers/writer.js';\n" + source.replace(ANCHOR, '({ result: __gateWrite(task).then((written) => written.result), postMs: 0 })')
+      return "import { encodeAndWrite as __gateWrite } from '../workers/writer.js';\n" + source.replace(ANCHOR, ANCHOR.replace(DISPATCH, '({ result: __gateWrite(task).then((written) => written.result), postMs: 0 })'))
     default:
       throw new Error(`unknown injection ${JSON.stringify(injection)}: this should not happen`)
   }
