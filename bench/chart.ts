@@ -6,7 +6,7 @@ import type { RunResult } from './run-result.js'
 // Dev-only: vega and vega-lite are devDependencies, so the published bin never imports this file.
 
 /** The vega-lite spec: p99 loop delay per scenario by mode, and save() throughput against the fsync limit. */
-export function chartSpec (result: RunResult): TopLevelSpec {
+function chartSpec (result: RunResult): TopLevelSpec {
   const loop = result.loopLatency.flatMap(({ params, modes }) => (['idle', 'inline', 'offloaded'] as const).map((mode) => ({
     scenario: params.name,
     mode,

@@ -57,10 +57,10 @@ export interface CpuSubjectSpec {
 }
 
 /** The verdict on one subject. */
-export type Verdict = 'pass' | 'fail' | 'inconclusive'
+type Verdict = 'pass' | 'fail' | 'inconclusive'
 
 /** One ratio, its per-round values and interval, against its limit. */
-export interface RatioFigures {
+interface RatioFigures {
   /** What the subject is divided by. */
   readonly reference: 'base-build' | 'budget'
   readonly limit: number

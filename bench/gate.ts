@@ -89,7 +89,7 @@ export function checkStatus (check: GateCheck): GateStatus {
 }
 
 /** The verdict of a list of checks: any deciding failure fails; else any deciding inconclusive check is inconclusive. */
-export function verdictOf (checks: readonly GateCheck[]): GateVerdict {
+function verdictOf (checks: readonly GateCheck[]): GateVerdict {
   const deciding = checks.filter((check) => check.advisory !== true).map(checkStatus)
   const status: GateStatus = deciding.includes('fail') ? 'fail' : deciding.includes('inconclusive') ? 'inconclusive' : 'pass'
   return { pass: status === 'pass', status, checks }
@@ -276,7 +276,7 @@ const CPU_ADVICE = {
 } as const
 
 /** The deciding checks of the CPU verdict, one per subject. */
-export function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] {
+function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] {
   return cpu.subjects.map((subject) => {
     const ratio = subject.deciding
     const status: GateStatus = subject.verdict

@@ -9,9 +9,6 @@ import { join } from 'node:path'
 /** The regressions the self-test injects; `none` is the unchanged tree, copied the same way. */
 export type Injection = 'none' | 'main-encode' | 'busy-5ms' | 'busy-1ms' | 'busy-0.5ms' | 'busy-0.25ms' | 'no-worker'
 
-/** Every injection, in the order the self-test reports them. */
-export const INJECTIONS: readonly Injection[] = ['none', 'main-encode', 'busy-5ms', 'busy-1ms', 'busy-0.5ms', 'busy-0.25ms', 'no-worker']
-
 /** What each injection does, for the report. */
 export const INJECTION_DESCRIPTIONS: Readonly<Record<Injection, string>> = {
   none: 'unchanged tree',

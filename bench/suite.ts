@@ -25,7 +25,7 @@ export interface SuitePlan {
 }
 
 /** The state sizes of the matrix: 1 KB, 150 KB, 1.5 MB, 15 MB. */
-export const SIZES = [1_000, 150_000, 1_500_000, 15_000_000] as const
+const SIZES = [1_000, 150_000, 1_500_000, 15_000_000] as const
 const ENCODERS: readonly EncoderName[] = ['json', 'schema', 'heavy']
 const PATTERNS: readonly LoadPattern[] = ['save-10ms', 'delay-storm']
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { test } from 'node:test'
-import { atomicWriteSync, directoryModeFor, tempPathFor } from '../workers/atomic-write.js'
+import { atomicWriteSync, atomicWriteSyncForTest, directoryModeFor, tempPathFor } from '../workers/atomic-write.js'
 import { codecs, Store } from '../src/index.js'
 import { fakeRegister, tempDir } from './helpers.js'
 
@@ -89,7 +89,7 @@ test('a symlink planted at the temp name is never followed: the write fails and 
   const target = join(where, 'data.json')
   const temp = tempPathFor(target)
   symlinkSync(outside, temp)
-  assert.throws(() => { atomicWriteSync(target, 'attacker wins', 0o600, 'full', temp) }, { code: 'EEXIST' })
+  assert.throws(() => { atomicWriteSyncForTest(target, 'attacker wins', 0o600, 'full', { temp }) }, { code: 'EEXIST' })
   assert.equal(readFileSync(outside, 'utf8'), 'untouched')
   assert.ok(lstatSync(temp).isSymbolicLink(), 'the planted link is not ours to remove')
 })

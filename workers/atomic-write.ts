@@ -106,8 +106,13 @@ function openWithRetry (path: string, flags: number, mode?: number): number {
   }
 }
 
-/** Test-only switches that weaken the writer, to show that the power-loss check can fail. Never set them in production. */
-export interface UnsafeTestFaults {
+/**
+ * @internal Switches for tests of the writer itself, never set by a store: `temp` forces the first
+ * temp name (to plant something there), `skipFileSync` weakens the writer to show that the
+ * power-loss check can fail.
+ */
+export interface WriterTestSwitches {
+  readonly temp?: string | undefined
   /** Skip the fsync of the temp file (the directory fsync still runs under `durability: 'full'`). */
   readonly skipFileSync?: boolean
 }
@@ -136,7 +141,14 @@ const prepared = new Set<string>()
  * writing the same path cleaned it up), is retried once with a new temp file; every other failure
  * is thrown at once, with a message that says why when the errno alone would not.
  */
-export function atomicWriteSync (target: string, data: string | Uint8Array, mode: number, durability: Durability, temp?: string, faults: UnsafeTestFaults = {}): void {
+export function atomicWriteSync (target: string, data: string | Uint8Array, mode: number, durability: Durability): void {
+  atomicWriteSyncForTest(target, data, mode, durability, {})
+}
+
+/** @internal {@link atomicWriteSync} with {@link WriterTestSwitches}, for the writer's own tests. */
+export function atomicWriteSyncForTest (target: string, data: string | Uint8Array, mode: number, durability: Durability, switches: WriterTestSwitches): void {
+  const { temp } = switches
+  const faults = switches
   const dir = dirname(target)
   const bytes = typeof data === 'string' ? Buffer.from(data) : data
   const known = prepared.has(target)
@@ -167,7 +179,7 @@ export function atomicWriteSync (target: string, data: string | Uint8Array, mode
   }
 }
 
-function writeWithOneFreshRetry (target: string, bytes: Uint8Array, mode: number, durability: Durability, temp: string | undefined, faults: UnsafeTestFaults): void {
+function writeWithOneFreshRetry (target: string, bytes: Uint8Array, mode: number, durability: Durability, temp: string | undefined, faults: WriterTestSwitches): void {
   for (let attempt = 1; ; attempt++) {
     try {
       writeAndRename(target, bytes, mode, durability, attempt === 1 && temp !== undefined ? temp : tempPathFor(target), faults)
@@ -179,7 +191,7 @@ function writeWithOneFreshRetry (target: string, bytes: Uint8Array, mode: number
   }
 }
 
-function writeAndRename (target: string, bytes: Uint8Array, mode: number, durability: Durability, temp: string, faults: UnsafeTestFaults): void {
+function writeAndRename (target: string, bytes: Uint8Array, mode: number, durability: Durability, temp: string, faults: WriterTestSwitches): void {
   // O_EXCL + O_NOFOLLOW: a file or symlink planted at the temp name makes us fail, never follow it.
   const fd = openWithRetry(temp, TEMP_FLAGS, mode)
   let renamed = false

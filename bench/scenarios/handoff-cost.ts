@@ -9,7 +9,7 @@ import { OffloadedSaver } from '../offloaded-saver.js'
 import { median } from '../percentiles.js'
 
 /** Main-thread cost of one save at one state size, next to what encoding it inline would cost. */
-export interface HandoffRow {
+interface HandoffRow {
   readonly sizeBytes: number
   readonly actualBytes: number
   /** `JSON.stringify(state)` on the main thread, ms (tinybench p50): the inline cost with a cheap encoder. */

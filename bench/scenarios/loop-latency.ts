@@ -15,7 +15,7 @@ import { startWorkload } from '../workload.js'
 export type LoadPattern = 'save-10ms' | 'delay-storm'
 
 /** The three modes measured side by side. */
-export type Mode = 'idle' | 'inline' | 'offloaded'
+type Mode = 'idle' | 'inline' | 'offloaded'
 
 /** The parameters of one loop-latency scenario. */
 export interface LoopLatencyParams {

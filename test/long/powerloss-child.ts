@@ -3,7 +3,7 @@
 // argv: path, mode: full (through a Store) | nofilesync | nodirsync | none (atomicWriteSync weakened)
 import { writeSync } from 'node:fs'
 import { Store, WriterPool } from '../../src/index.js'
-import { atomicWriteSync } from '../../workers/atomic-write.js'
+import { atomicWriteSyncForTest } from '../../workers/atomic-write.js'
 
 const [path, mode = 'full'] = process.argv.slice(2)
 if (path === undefined) throw new Error('usage: powerloss-child <path> [full|nofilesync|nodirsync|none]')
@@ -14,7 +14,7 @@ writeSync(1, 'R\n')
 for (let v = 1; ; v++) {
   try {
     if (mode === 'full') await store.save(JSON.parse(valueFor(v)))
-    else atomicWriteSync(path, valueFor(v), 0o600, mode === 'nodirsync' ? 'file' : mode === 'none' ? 'none' : 'full', undefined, { skipFileSync: mode === 'nofilesync' })
+    else atomicWriteSyncForTest(path, valueFor(v), 0o600, mode === 'nodirsync' ? 'file' : mode === 'none' ? 'none' : 'full', { skipFileSync: mode === 'nofilesync' })
   } catch (err) {
     writeSync(1, `E ${v} ${(err as { code?: string }).code ?? ''}\n`)
     await new Promise((resolve) => setTimeout(resolve, 1000))
