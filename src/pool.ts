@@ -49,13 +49,18 @@ function nonNegativeInteger (name: string, value: unknown, fallback: number, min
   return value
 }
 
+function resourceLimitsOf (limits: unknown): ResourceLimits | undefined {
+  if (limits !== undefined && (limits === null || typeof limits !== 'object')) throw new StoreInvalidOptionError(`options.resourceLimits must be an object such as { maxOldGenerationSizeMb: 256 }, got ${String(limits)}`)
+  return limits as ResourceLimits | undefined
+}
+
 function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
   if (options === null || typeof options !== 'object') throw new StoreInvalidOptionError(`options must be an object, got ${String(options)}`)
   return {
     maxThreads: nonNegativeInteger('maxThreads', options.maxThreads, Math.max(1, Math.min(4, availableParallelism())), 1),
     idleTimeout: nonNegativeInteger('idleTimeout', options.idleTimeout, 30_000),
     writeTimeout: nonNegativeInteger('writeTimeout', options.writeTimeout, 60_000),
-    resourceLimits: options.resourceLimits,
+    resourceLimits: resourceLimitsOf(options.resourceLimits),
     closeTimeout: nonNegativeInteger('closeTimeout', options.closeTimeout, 0)
   }
 }

@@ -145,6 +145,10 @@ export class ShutdownRegistry {
     const timeoutMs = options.timeoutMs ?? 10_000
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new StoreInvalidArgumentError(`installSignalHandlers(): options.timeoutMs must be an integer >= 0, got ${String(timeoutMs)}`)
     const signals = options.signals ?? ['SIGTERM', 'SIGINT']
+    if (!Array.isArray(signals) || signals.some((signal) => typeof signal !== 'string' || !(signal in constants.signals))) {
+      throw new StoreInvalidArgumentError(`installSignalHandlers(): options.signals must be an array of signal names such as ['SIGTERM', 'SIGINT'], got ${JSON.stringify(signals)}`)
+    }
+    if (options.exit !== undefined && typeof options.exit !== 'function') throw new StoreInvalidArgumentError(`installSignalHandlers(): options.exit must be a function (code) => void, got ${typeof options.exit}`)
     const exit = options.exit ?? ((code: number) => process.exit(code))
     const logger = options.logger ?? stderrLogger
 
