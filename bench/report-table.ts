@@ -52,7 +52,7 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
     out.push(`${s.stores} stores saving concurrently: ${s.writesPerSec.toFixed(0)} writes/s, loop p50/p99/max ${ms(s.loop.p50Ms)}/${ms(s.loop.p99Ms)}/${ms(s.loop.maxMs)} ms, ELU ${pct(s.loop.elu)}, save p50/p99 ${ms(s.saveLatency.p50Ms)}/${ms(s.saveLatency.p99Ms)} ms, RSS ${s.memory.rssMB.toFixed(0)} MB`, '')
   }
   if (result.handoff !== undefined) {
-    out.push('Main-thread cost of one save (ms): the hand-off is a structured clone, so it grows with the state like JSON.stringify does.')
+    out.push('Main-thread cost of one save (ms, codecs.json()): the hand-off is JSON.stringify plus the JSON check at write start, so it grows with the state like JSON.stringify does.')
     out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify'], result.handoff.rows.map((r) => [
       sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.ratioToStringify.toFixed(2)
     ])), '')

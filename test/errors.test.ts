@@ -24,10 +24,13 @@ test('a store named by its path is not named twice in the message', () => {
   assert.equal(err.message, 'store "/a/b.json": x')
 })
 
-test('the README error table lists exactly the codes the library defines', async () => {
+test('the error table of docs/api.md lists exactly the codes the library defines', async () => {
   const { readFileSync } = await import('node:fs')
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.slice(readme.indexOf('## Errors'))
+  const api = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8')
+  const start = api.indexOf('\n## Errors\n')
+  assert.ok(start >= 0, 'docs/api.md has an Errors section')
+  const end = api.indexOf('\n## ', start + 1)
+  const section = api.slice(start, end === -1 ? undefined : end)
   const documented = new Set([...section.matchAll(/^\| `(ERR_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => `${m[1]}=${m[2]}`))
   const defined = new Set(Object.entries(errorCodes).map(([code, ErrorClass]) => `${code}=${ErrorClass.name}`))
   assert.deepEqual([...documented].sort(), [...defined].sort())
