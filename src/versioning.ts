@@ -7,7 +7,7 @@ export type Migrate<T> = (oldVersion: number, oldMinorVersion: number, oldData: 
 
 /** Versioning options of a Store, as Home Assistant's Store has them. */
 export interface VersionOptions<T> {
-  /** Major version of the data shape; the file then holds `{ version, minorVersion, data }`. */
+  /** Major version of the data shape; the file then holds Home Assistant's `{ version, minor_version, key, data }`. */
   readonly version?: number
   /** Minor version: a newer minor than the code's still loads (compatible changes). @defaultValue 1 */
   readonly minorVersion?: number

@@ -27,15 +27,16 @@ const settings: CpuSettings = {
 
 test('threadTimes() counts the CPU a busy loop burns and not the time the thread sleeps', async () => {
   const before = threadTimes()
-  const spinUntil = performance.now() + 30
-  while (performance.now() < spinUntil);
+  // Spin until the thread itself has run 60 ms (a busy machine may take the core away meanwhile, so
+  // wall time would say little), bounded by 5 s of wall time so a broken reader fails, not hangs.
+  const giveUp = performance.now() + 5000
+  while (threadTimes().runNs - before.runNs < 60e6 && performance.now() < giveUp);
   const spun = threadTimes()
   await new Promise((resolve) => setTimeout(resolve, 30))
   const slept = threadTimes()
   const spinNs = spun.runNs - before.runNs
   const sleepNs = slept.runNs - spun.runNs
-  // Ratios, not absolute times: a busy machine may take the core away during the spin.
-  assert.ok(spinNs > 0, 'the busy loop was counted')
+  assert.ok(spinNs >= 60e6, `the busy loop was counted (${spinNs} ns)`)
   assert.ok(sleepNs < spinNs / 2, `sleeping cost ${sleepNs} ns against ${spinNs} ns spinning`)
 })
 

@@ -16,9 +16,9 @@ interface HandoffRow {
   readonly stringifyMs: number
   /** `v8.serialize(state)`, ms (tinybench p50): the serializer `postMessage` uses, measured alone. */
   readonly v8SerializeMs: number
-  /** The store's own figure, `mainMs` of `offload-store:write:end` (median): the `postMessage` hand-off. */
+  /** The store's own figure, `mainMs` of `offload-store:write:end` (median): the check and copy (JSON: the stringify) at write start, plus the post. */
   readonly handoffMs: number
-  /** Synchronous duration of the `save()` call (median): hand-off plus the JSON-fidelity walk. */
+  /** Synchronous duration of the `save()` call (median): the same work, seen from the caller. */
   readonly saveCallMs: number
   /** saveCallMs / stringifyMs: at 1 or more, offloading a JSON encode saves the main thread nothing. */
   readonly ratioToStringify: number
