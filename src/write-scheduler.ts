@@ -10,8 +10,6 @@ export interface WriteSchedulerHooks<P> {
   readonly onDelayedError: (err: unknown) => void
   /** Called once per write that failed, after its payload was kept or dropped. */
   readonly onFailure?: (err: unknown) => void
-  /** Called once per write that succeeded. */
-  readonly onSuccess?: () => void
 }
 
 /** How a scheduler caps its debounce and retries failed writes. */
@@ -31,8 +29,6 @@ export interface WriteSchedulerOptions {
 export interface SchedulerCounts {
   /** Requests (save, delaySave, set...) superseded by a newer one before being written. */
   readonly coalesced: number
-  /** Consecutive failed writes; 0 after a success. */
-  readonly consecutiveFailures: number
 }
 
 interface Pending<P> {
@@ -70,6 +66,7 @@ export class WriteScheduler<P> {
   readonly #maxDelayMs: number
   readonly #retry: { readonly initialMs: number, readonly maxMs: number } | false
   #retryTimer: NodeJS.Timeout | undefined
+  // Sets the retry backoff; 0 after a success.
   #consecutiveFailures = 0
   #coalesced = 0
   // When the oldest unwritten delayed request was made: the deadline may not move past it + maxDelay.
@@ -90,7 +87,7 @@ export class WriteScheduler<P> {
 
   /** Counters for stats(). */
   get counts (): SchedulerCounts {
-    return { coalesced: this.#coalesced, consecutiveFailures: this.#consecutiveFailures }
+    return { coalesced: this.#coalesced }
   }
 
   /** True while a write is running. */
@@ -221,7 +218,6 @@ export class WriteScheduler<P> {
     const promise = this.#hooks.perform(taken.payload).then(() => {
       if (taken.seq > this.#durableSeq) this.#durableSeq = taken.seq
       this.#consecutiveFailures = 0
-      this.#hooks.onSuccess?.()
     }, (err: unknown) => {
       this.#consecutiveFailures++
       // Keep unsaved data for a retry, unless newer data replaced it or it would only fail again.
