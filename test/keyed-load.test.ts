@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { codecs, KeyedStore, type KeyedStoreOptions, Store } from '../src/index.js'
 import { kPinnedWorker } from '../src/symbols.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fakeRegister, mockClock, recordingLogger, tempDir } from './helpers.js'
 import { fixture } from './rel-helpers.js'
 
 // How KeyedStore.load() reads a file, and what a store accepts before and after it.
@@ -70,7 +70,8 @@ test('load() of a file nested 10,000 levels deep loads, as Store.load() does', a
   assert.equal(readFileSync(path, 'utf8'), nested(10_000).replace('"flat":1', '"flat":2'))
 })
 
-test("a worker load that outlives writeTimeout is reported as the load's, and the next write rebuilds the mirror from the file", async () => {
+test("a worker load that outlives writeTimeout is reported as the load's, and the next write rebuilds the mirror from the file", async (t) => {
+  const clock = mockClock(t)
   const path = file()
   writeFileSync(path, '{"a":1}')
   const logger = recordingLogger()
@@ -78,6 +79,9 @@ test("a worker load that outlives writeTimeout is reported as the load's, and th
   const logged = logger.next('error')
   // The entries are decoded on this thread: load() does not wait for the worker's mirror.
   assert.deepEqual(Object.fromEntries(await store.load()), { a: 1 })
+  clock.tick(299)
+  assert.deepEqual(logger.lines, [], 'the worker is not given up on before writeTimeout')
+  clock.tick(1)
   const { fields, message } = await logged
   const err = fields['err'] as Error & { code?: string }
   assert.equal(err.code, 'ERR_STORE_READ')
