@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store, WriterPool } from '../src/index.js'
 import type { Behaviour } from './fixtures/bad-codecs.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fakeRegister, mockClock, recordingLogger, tempDir } from './helpers.js'
 import { fixture } from './rel-helpers.js'
 
 const dir = tempDir('offload-store-shutdown-')
@@ -104,6 +104,7 @@ test('pool.close() with a write that never finishes: past closeTimeout it reject
   const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
   process.on('unhandledRejection', onUnhandled)
   t.after(() => { process.off('unhandledRejection', onUnhandled) })
+  const clock = mockClock(t) // closeTimeout runs out when ticked, not after 200 ms of real time
   const pool = new WriterPool({ maxThreads: 1, writeTimeout: 0, closeTimeout: 200 })
   const path = join(dir, `close${n++}.json`)
   const logger = recordingLogger()
@@ -113,8 +114,14 @@ test('pool.close() with a write that never finishes: past closeTimeout it reject
   const other = new Store({ path: join(dir, `close${n++}.json`), shutdownRegister: fakeRegister().register, pool, codec: bad, logger })
   other.delaySave(() => ({ behave: 'spin' }), 0) // a delayed write: its failure is logged, not thrown
   const logged = logger.next('error')
+  clock.tick(1) // its deadline: the write queues behind the spinning one
+  let closed = false
+  const closing = pool.close().then(() => { closed = true })
+  clock.tick(199)
   await new Promise((resolve) => setImmediate(resolve))
-  await pool.close()
+  assert.equal(closed, false, 'close() waits for the running writes until closeTimeout')
+  clock.tick(1)
+  await closing
   await assert.rejects(saving, { code: 'ERR_STORE_CLOSED' })
   assert.match(String((await logged).fields['err']), /closed/)
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { behave: 'ok' })
