@@ -15,10 +15,10 @@ let n = 0
 interface Line { level?: string, message?: string, ready?: boolean, [key: string]: unknown }
 
 /** Starts the signal child and returns a way to wait for its lines and its exit. */
-function start (timeoutMs: number, hang: boolean): { where: string, next: (predicate: (line: Line) => boolean) => Promise<Line>, lines: Line[], exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, kill: (signal: NodeJS.Signals) => void } {
+function start (timeoutMs: number, hang: boolean, clock: 'real' | 'mock-clock' = 'real'): { where: string, next: (predicate: (line: Line) => boolean) => Promise<Line>, lines: Line[], exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, kill: (signal: NodeJS.Signals) => void } {
   const where = join(dir, `c${n++}`)
   mkdirSync(where)
-  const child = spawn(process.execPath, [fixture('signal-child.js'), where, String(timeoutMs), hang ? 'hang' : 'nohang'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [fixture('signal-child.js'), where, String(timeoutMs), hang ? 'hang' : 'nohang', clock], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines: Line[] = []
   const waiters: Array<{ predicate: (line: Line) => boolean, resolve: (line: Line) => void }> = []
   createInterface({ input: child.stdout }).on('line', (text) => {
@@ -62,7 +62,7 @@ test('SIGINT flushes every store, then exits with 130 (128 + 2)', { timeout: 60_
 })
 
 test('a flush that hangs is cut off after timeoutMs: the log names the store that did not finish, the others are written', { timeout: 60_000 }, async () => {
-  const child = start(2000, true)
+  const child = start(2000, true, 'mock-clock') // the timeout runs out once the other stores are written
   await child.next((line) => line.ready === true)
   child.kill('SIGTERM')
   assert.deepEqual(await child.exited, { code: 143, signal: null })
