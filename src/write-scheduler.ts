@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks'
-import { Deadline } from './debounce.js'
+import { type Clock, DebounceTimer, type ResolvedClock, resolveClock } from './debounce.js'
 
 /** What a {@link WriteScheduler} needs from the store that owns it. */
 export interface WriteSchedulerHooks<P> {
@@ -11,8 +10,6 @@ export interface WriteSchedulerHooks<P> {
   readonly onDelayedError: (err: unknown) => void
   /** Called once per write that failed, after its payload was kept or dropped. */
   readonly onFailure?: (err: unknown) => void
-  /** Called once per write that succeeded. */
-  readonly onSuccess?: () => void
 }
 
 /** How a scheduler caps its debounce and retries failed writes. */
@@ -24,21 +21,21 @@ export interface WriteSchedulerOptions {
   readonly maxDelayMs?: number
   /** Backoff for retrying kept data after a failed write; `false` waits for the next flush. */
   readonly retry?: { readonly initialMs: number, readonly maxMs: number } | false
+  /** The clock and timers for the debounce deadline and the retry backoff. @defaultValue the real ones */
+  readonly clock?: Clock
 }
 
 /** Counters a scheduler keeps. */
 export interface SchedulerCounts {
   /** Requests (save, delaySave, set...) superseded by a newer one before being written. */
   readonly coalesced: number
-  /** Consecutive failed writes; 0 after a success. */
-  readonly consecutiveFailures: number
 }
 
 interface Pending<P> {
   readonly seq: number
   readonly payload: P
   readonly delayed: boolean
-  /** performance.now() of the oldest request this data answers that is not yet durable. */
+  /** The clock's time of the oldest request this data answers that is not yet durable. */
   readonly since: number
 }
 
@@ -64,10 +61,12 @@ export class DiscardedError extends Error {
  */
 export class WriteScheduler<P> {
   readonly #hooks: WriteSchedulerHooks<P>
-  readonly #deadline: Deadline
+  readonly #clock: ResolvedClock
+  readonly #debounce: DebounceTimer
   readonly #maxDelayMs: number
   readonly #retry: { readonly initialMs: number, readonly maxMs: number } | false
   #retryTimer: NodeJS.Timeout | undefined
+  // Sets the retry backoff; 0 after a success.
   #consecutiveFailures = 0
   #coalesced = 0
   // When the oldest unwritten delayed request was made: the deadline may not move past it + maxDelay.
@@ -80,14 +79,15 @@ export class WriteScheduler<P> {
 
   constructor (hooks: WriteSchedulerHooks<P>, options: WriteSchedulerOptions = {}) {
     this.#hooks = hooks
-    this.#deadline = new Deadline(this.#onDeadline)
+    this.#clock = resolveClock(options.clock)
+    this.#debounce = new DebounceTimer(this.#onDue, this.#clock)
     this.#maxDelayMs = options.maxDelayMs ?? Infinity
     this.#retry = options.retry ?? false
   }
 
   /** Counters for stats(). */
   get counts (): SchedulerCounts {
-    return { coalesced: this.#coalesced, consecutiveFailures: this.#consecutiveFailures }
+    return { coalesced: this.#coalesced }
   }
 
   /** True while a write is running. */
@@ -101,8 +101,9 @@ export class WriteScheduler<P> {
   }
 
   /**
-   * `performance.now()` of the oldest request whose data is not yet durable (waiting, or in a write
-   * still running); undefined when everything requested is written or was dropped.
+   * The clock's time (`performance.now()` unless a clock was given) of the oldest request whose
+   * data is not yet durable (waiting, or in a write still running); undefined when everything
+   * requested is written or was dropped.
    */
   get unsavedSince (): number | undefined {
     const pending = this.#pending?.since
@@ -115,7 +116,7 @@ export class WriteScheduler<P> {
   async request (payload: P): Promise<void> {
     const seq = ++this.#seq
     this.#replacePending(seq, payload, false)
-    this.#deadline.cancel()
+    this.#debounce.cancel()
     this.#delayedSince = undefined
     await this.#flushUntil(seq)
   }
@@ -127,19 +128,19 @@ export class WriteScheduler<P> {
   schedule (payload: P, delayMs: number): void {
     const now = this.#replacePending(++this.#seq, payload, true)
     this.#delayedSince ??= now
-    this.#deadline.set(Math.min(delayMs, Math.max(0, this.#delayedSince + this.#maxDelayMs - now)))
+    this.#debounce.set(Math.min(delayMs, Math.max(0, this.#delayedSince + this.#maxDelayMs - now)))
   }
 
   /** Stops retrying and scheduling: for a store being closed. Data still pending stays unwritten. */
   stop (): void {
     this.#stopped = true
-    this.#deadline.cancel()
+    this.#debounce.cancel()
     this.#clearRetry()
   }
 
   /** Makes `payload` the pending data (older pending data counts as coalesced); returns now. */
   #replacePending (seq: number, payload: P, delayed: boolean): number {
-    const now = performance.now()
+    const now = this.#clock.now()
     if (this.#pending !== undefined) this.#coalesced++
     this.#pending = { seq, payload, delayed, since: this.#pending?.since ?? now }
     return now
@@ -151,7 +152,7 @@ export class WriteScheduler<P> {
    * permanent failure), at once when nothing is pending. Rejects when a write carrying that data fails.
    */
   async flush (): Promise<void> {
-    this.#deadline.cancel()
+    this.#debounce.cancel()
     const target = this.#seq
     await this.#current?.promise.catch(noop)
     // Data dropped since (a permanent failure, discard()) is not this flush's to report.
@@ -160,7 +161,7 @@ export class WriteScheduler<P> {
 
   /** Drops the pending data and the deadline, then waits for the running write to settle. */
   async discard (): Promise<void> {
-    this.#deadline.cancel()
+    this.#debounce.cancel()
     this.#clearRetry()
     this.#delayedSince = undefined
     this.#pending = undefined
@@ -170,18 +171,18 @@ export class WriteScheduler<P> {
   // Unref'd: a store that keeps failing must not keep the process alive; the shutdown flush is the
   // last attempt for whatever is still kept then.
   #scheduleRetry (): void {
-    if (this.#retry === false || this.#stopped || this.#deadline.armed) return
+    if (this.#retry === false || this.#stopped || this.#debounce.armed) return
     const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** (this.#consecutiveFailures - 1))
-    this.#retryTimer = setTimeout(this.#onDeadline, delay)
+    this.#retryTimer = this.#clock.setTimeout(this.#onDue, delay)
     this.#retryTimer.unref()
   }
 
   #clearRetry (): void {
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
   }
 
-  readonly #onDeadline = (): void => {
+  readonly #onDue = (): void => {
     const pending = this.#pending
     if (pending === undefined) return
     this.#flushUntil(pending.seq).catch(this.#hooks.onDelayedError)
@@ -213,11 +214,10 @@ export class WriteScheduler<P> {
     this.#pending = undefined
     this.#delayedSince = undefined
     this.#clearRetry()
-    if (taken.delayed) this.#deadline.cancel()
+    if (taken.delayed) this.#debounce.cancel()
     const promise = this.#hooks.perform(taken.payload).then(() => {
       if (taken.seq > this.#durableSeq) this.#durableSeq = taken.seq
       this.#consecutiveFailures = 0
-      this.#hooks.onSuccess?.()
     }, (err: unknown) => {
       this.#consecutiveFailures++
       // Keep unsaved data for a retry, unless newer data replaced it or it would only fail again.

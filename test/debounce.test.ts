@@ -1,28 +1,29 @@
 import assert from 'node:assert/strict'
 import { mock, test } from 'node:test'
-import { Deadline } from '../src/debounce.js'
+import { DebounceTimer } from '../src/debounce.js'
 
-// Drives Deadline with mocked timers and a clock that follows them, so every assertion is exact.
-function harness (): { fired: number[], deadline: Deadline, tick: (ms: number) => void, timersCreated: () => number, restore: () => void } {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  let now = 0
+// Drives a DebounceTimer with mocked timers and Date, one millisecond per tick so each callback
+// sees the exact time it was due at, and counts the timers it arms through its injected setTimeout.
+function harness (): { fired: number[], timer: DebounceTimer, tick: (ms: number) => void, timersCreated: () => number, restore: () => void } {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 })
   let created = 0
-  const realSetTimeout = globalThis.setTimeout
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => { created++; return realSetTimeout(...args) }) as typeof setTimeout
   const fired: number[] = []
-  const deadline = new Deadline(() => { fired.push(now) }, { now: () => now })
+  const timer = new DebounceTimer(() => { fired.push(Date.now()) }, {
+    now: () => Date.now(),
+    setTimeout: (callback, delayMs) => { created++; return setTimeout(callback, delayMs) }
+  })
   return {
     fired,
-    deadline,
-    tick: (ms) => { for (let i = 0; i < ms; i++) { now++; mock.timers.tick(1) } },
+    timer,
+    tick: (ms) => { for (let i = 0; i < ms; i++) mock.timers.tick(1) },
     timersCreated: () => created,
-    restore: () => { globalThis.setTimeout = realSetTimeout; mock.timers.reset() }
+    restore: () => { mock.timers.reset() }
   }
 }
 
 test('fires once at now + delay', (t) => {
   const h = harness(); t.after(h.restore)
-  h.deadline.set(100)
+  h.timer.set(100)
   h.tick(99)
   assert.deepEqual(h.fired, [])
   h.tick(1)
@@ -33,9 +34,9 @@ test('fires once at now + delay', (t) => {
 
 test('a later call moves the deadline later (the latest call wins)', (t) => {
   const h = harness(); t.after(h.restore)
-  h.deadline.set(100)
+  h.timer.set(100)
   h.tick(50)
-  h.deadline.set(100)
+  h.timer.set(100)
   h.tick(60)
   assert.deepEqual(h.fired, [], 'the first deadline (100) must not fire')
   h.tick(40)
@@ -44,9 +45,9 @@ test('a later call moves the deadline later (the latest call wins)', (t) => {
 
 test('a later call moves the deadline earlier (the latest call wins)', (t) => {
   const h = harness(); t.after(h.restore)
-  h.deadline.set(1000)
+  h.timer.set(1000)
   h.tick(10)
-  h.deadline.set(20)
+  h.timer.set(20)
   h.tick(20)
   assert.deepEqual(h.fired, [30])
   h.tick(2000)
@@ -55,7 +56,7 @@ test('a later call moves the deadline earlier (the latest call wins)', (t) => {
 
 test('repeated calls create at most one timer per delay period, not one per call', (t) => {
   const h = harness(); t.after(h.restore)
-  for (let i = 0; i < 1000; i++) { h.deadline.set(100); h.tick(1) }
+  for (let i = 0; i < 1000; i++) { h.timer.set(100); h.tick(1) }
   // 1000 calls over 1000 ms with a 100 ms delay: the armed timer fires every 100 ms, finds the
   // deadline moved, and re-arms once for the rest. One timer per call would be 1000.
   assert.ok(h.timersCreated() <= 11, `timers created: ${h.timersCreated()}`)
@@ -66,21 +67,21 @@ test('repeated calls create at most one timer per delay period, not one per call
 
 test('cancel() stops a pending deadline', (t) => {
   const h = harness(); t.after(h.restore)
-  h.deadline.set(10)
-  assert.equal(h.deadline.armed, true)
-  h.deadline.cancel()
-  assert.equal(h.deadline.armed, false)
+  h.timer.set(10)
+  assert.equal(h.timer.armed, true)
+  h.timer.cancel()
+  assert.equal(h.timer.armed, false)
   h.tick(100)
   assert.deepEqual(h.fired, [])
 })
 
-test('an armed deadline does not keep the event loop alive (its timer is unref\'d)', (t) => {
+test('an armed timer does not keep the event loop alive (its timer is unref\'d)', (t) => {
   // Counts ref'd timers only: an unref'd one does not hold the loop, so it is not listed.
   const refTimers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
   const before = refTimers()
-  const deadline = new Deadline(() => {})
-  t.after(() => { deadline.cancel() })
-  deadline.set(3_600_000)
-  assert.equal(deadline.armed, true)
+  const timer = new DebounceTimer(() => {})
+  t.after(() => { timer.cancel() })
+  timer.set(3_600_000)
+  assert.equal(timer.armed, true)
   assert.equal(refTimers(), before)
 })

@@ -2,7 +2,7 @@
 // then the files on disk. Asserts correctness only; the loop delay under load is reported with
 // t.diagnostic, never asserted (this runs on noisy 2-core machines).
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, type FSWatcher, watch } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import type { Pairing, PairingInput, Settings } from '../examples/fastify-server/app.js'
@@ -53,6 +53,18 @@ function assertOnDisk (onDisk: ReadonlyMap<string, Pairing>, sent: ReadonlyMap<s
     else if (stored.name !== request.name || stored.publicKey !== request.publicKey) wrong.push(`${id}: on disk with a value that was never sent`)
   }
   assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} wrong entries`)
+}
+
+/** Resolves at the `count`th time `name` is renamed into `dir`: each atomic write of it is one. */
+function renamesInto (dir: string, name: string, count: number): { done: Promise<void>, close: () => void } {
+  let seen = 0
+  let watcher: FSWatcher | undefined
+  const done = new Promise<void>((resolve) => {
+    watcher = watch(dir, (event, filename) => {
+      if (event === 'rename' && filename === name && ++seen === count) resolve()
+    })
+  })
+  return { done, close: () => { watcher?.close() } }
 }
 
 const figures = (r: LoopReport): string =>
@@ -126,8 +138,13 @@ test('SIGTERM in the middle of the load loses no acknowledged change', { timeout
   const server = await startServer({ DATA_DIR: dir, SAVE_DELAY_MS: '0' })
   t.after(async () => { await server.stop('SIGKILL') })
   // The load stops at the first 503 or refused connection that the shutdown causes.
+  // SIGTERM once the server has written the file 20 times under the load: the load is then
+  // surely under way (only PUTs cause writes), with a write in flight or about to be.
+  const writes = renamesInto(dir, 'pairings.json', 20)
+  t.after(writes.close)
   const loading = putLoad(server.url, { seconds: 5, maxRequests: 40_000, connections: 8, idPrefix: 'mid', stopOnError: true })
-  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await Promise.race([writes.done, loading.then(() => { throw new Error('the load ended before the server wrote the file 20 times') })])
+  writes.close()
   const stopping = server.stop('SIGTERM')
   const load = await loading
   const exit = await stopping

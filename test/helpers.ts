@@ -2,7 +2,8 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { after } from 'node:test'
+import { performance } from 'node:perf_hooks'
+import { after, type TestContext } from 'node:test'
 import type { Logger } from '../src/index.js'
 
 /** A fresh directory under the OS temp dir, removed when the test file ends. */
@@ -78,4 +79,58 @@ export function fakeRegister (): { readonly flushes: Array<() => Promise<void>>,
 export function keepAlive (): () => void {
   const timer = setInterval(() => {}, 1000)
   return () => { clearInterval(timer) }
+}
+
+/** A mocked clock: time moves only when the test says so. */
+export interface MockClock {
+  /** Moves time `ms` forward one millisecond at a time, so each timer runs at its own due time. */
+  tick: (ms: number) => void
+  /** Runs every armed timer, and those they arm, however far ahead. */
+  runAll: () => void
+}
+
+/**
+ * Puts setTimeout, Date and performance.now on node:test's mocked clock until the test ends, so
+ * the debounce deadlines and retry timers of the stores it makes fire only when it ticks.
+ * setImmediate, I/O and worker threads stay real: writes still run, in no time on this clock.
+ */
+export function mockClock (t: TestContext): MockClock {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 })
+  // mock.timers leaves performance.now alone, and the stores read it: it follows the mocked Date
+  // from where the real clock stood, so no interval measured across the switch is negative. A
+  // whole number, so deadlines computed from it are exact and fire on the tick they are due.
+  const base = Math.ceil(performance.now())
+  t.mock.method(performance, 'now', () => base + Date.now())
+  return {
+    tick: (ms) => { for (let i = 0; i < ms; i++) t.mock.timers.tick(1) },
+    runAll: () => { t.mock.timers.runAll() }
+  }
+}
+
+/**
+ * Resolves when the next write of `path` has ended and what its end set going (the store's own
+ * bookkeeping, the saves it satisfied) has run; rejects with its error if it fails instead.
+ */
+export async function writeSettled (path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const stop = (): void => {
+      diagnosticsChannel.unsubscribe('offload-store:write:end', onEnd)
+      diagnosticsChannel.unsubscribe('offload-store:write:error', onError)
+    }
+    const onEnd = (message: unknown): void => {
+      if ((message as { path?: string }).path !== path) return
+      stop()
+      // The event is published before the write's promise settles: setImmediate runs after that
+      // whole chain of continuations (it is never mocked by mockClock).
+      setImmediate(resolve)
+    }
+    const onError = (message: unknown): void => {
+      if ((message as { path?: string }).path !== path) return
+      stop()
+      const { error } = message as { error: unknown }
+      setImmediate(() => { reject(error) })
+    }
+    diagnosticsChannel.subscribe('offload-store:write:end', onEnd)
+    diagnosticsChannel.subscribe('offload-store:write:error', onError)
+  })
 }

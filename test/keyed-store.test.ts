@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { codecs, KeyedStore, Store } from '../src/index.js'
 import { kPinnedWorker } from '../src/symbols.js'
+import { runSeed, seededRandom } from './crash/model.js'
 import { countMessages, fakeRegister, keepAlive, nextMessage, tempDir } from './helpers.js'
 import { journalFor, nextRecordFor } from './journal-helpers.js'
 
@@ -250,7 +251,10 @@ test('the journal: a crash before the snapshot rename replays the journal over t
   await store.close()
 })
 
-test('a child killed at random moments during saves and compactions always reloads the last acknowledged state or a later one', async () => {
+test('a child killed at random moments during saves and compactions always reloads the last acknowledged state or a later one', async (t) => {
+  const seed = runSeed()
+  t.diagnostic(`seed ${seed} (CRASH_SEED=${seed} replays its random choices)`)
+  const random = seededRandom(seed)
   const path = file()
   const child = fileURLToPath(new URL('./fixtures/keyed-child.js', import.meta.url))
   for (let round = 0; round < 8; round++) {
@@ -258,7 +262,7 @@ test('a child killed at random moments during saves and compactions always reloa
     let acked = 0
     let started = 0
     let acks = 0
-    const killAfter = 3 + Math.floor(Math.random() * 20)
+    const killAfter = 3 + Math.floor(random() * 20)
     await new Promise<void>((resolve) => {
       let buffer = ''
       proc.stdout.on('data', (chunk: Buffer) => {
@@ -269,7 +273,9 @@ test('a child killed at random moments during saves and compactions always reloa
           buffer = buffer.slice(newline + 1)
           if (what === 'start') started = Number(v)
           if (what === 'ack') { acked = Number(v); acks++ }
-          if (acks === killAfter) { acks++; setTimeout(() => proc.kill('SIGKILL'), Math.random() * 15) }
+          // Real time on purpose: the kill must land at an unpredictable point of the child's
+          // work, which only the child's own progress decides; any point must pass.
+          if (acks === killAfter) { acks++; setTimeout(() => proc.kill('SIGKILL'), random() * 15) }
         }
       })
       proc.on('exit', () => { resolve() })
@@ -277,8 +283,8 @@ test('a child killed at random moments during saves and compactions always reloa
     const store = open<{ v: number }>(path, { journal: true })
     await store.load()
     const version = store.get('version')?.v ?? 0
-    assert.ok(version >= acked && version <= started, `round ${round}: reloaded version ${version}, acknowledged ${acked}, last started ${started}`)
-    for (const [key, value] of store) assert.ok(value.v <= version, `${key} holds v${value.v}, newer than the state's version ${version}: a mixed state`)
+    assert.ok(version >= acked && version <= started, `seed ${seed}, round ${round}: reloaded version ${version}, acknowledged ${acked}, last started ${started}`)
+    for (const [key, value] of store) assert.ok(value.v <= version, `seed ${seed}, round ${round}: ${key} holds v${value.v}, newer than the state's version ${version}: a mixed state`)
     await store.close()
   }
   assert.ok(existsSync(path))

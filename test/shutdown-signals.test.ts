@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store, WriterPool } from '../src/index.js'
 import type { Behaviour } from './fixtures/bad-codecs.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fakeRegister, mockClock, recordingLogger, tempDir } from './helpers.js'
 import { fixture } from './rel-helpers.js'
 
 const dir = tempDir('offload-store-shutdown-')
@@ -15,10 +15,10 @@ let n = 0
 interface Line { level?: string, message?: string, ready?: boolean, [key: string]: unknown }
 
 /** Starts the signal child and returns a way to wait for its lines and its exit. */
-function start (timeoutMs: number, hang: boolean): { where: string, next: (predicate: (line: Line) => boolean) => Promise<Line>, lines: Line[], exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, kill: (signal: NodeJS.Signals) => void } {
+function start (timeoutMs: number, hang: boolean, clock: 'real' | 'mock-clock' = 'real'): { where: string, next: (predicate: (line: Line) => boolean) => Promise<Line>, lines: Line[], exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, kill: (signal: NodeJS.Signals) => void } {
   const where = join(dir, `c${n++}`)
   mkdirSync(where)
-  const child = spawn(process.execPath, [fixture('signal-child.js'), where, String(timeoutMs), hang ? 'hang' : 'nohang'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [fixture('signal-child.js'), where, String(timeoutMs), hang ? 'hang' : 'nohang', clock], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines: Line[] = []
   const waiters: Array<{ predicate: (line: Line) => boolean, resolve: (line: Line) => void }> = []
   createInterface({ input: child.stdout }).on('line', (text) => {
@@ -62,7 +62,7 @@ test('SIGINT flushes every store, then exits with 130 (128 + 2)', { timeout: 60_
 })
 
 test('a flush that hangs is cut off after timeoutMs: the log names the store that did not finish, the others are written', { timeout: 60_000 }, async () => {
-  const child = start(2000, true)
+  const child = start(2000, true, 'mock-clock') // the timeout runs out once the other stores are written
   await child.next((line) => line.ready === true)
   child.kill('SIGTERM')
   assert.deepEqual(await child.exited, { code: 143, signal: null })
@@ -104,6 +104,7 @@ test('pool.close() with a write that never finishes: past closeTimeout it reject
   const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
   process.on('unhandledRejection', onUnhandled)
   t.after(() => { process.off('unhandledRejection', onUnhandled) })
+  const clock = mockClock(t) // closeTimeout runs out when ticked, not after 200 ms of real time
   const pool = new WriterPool({ maxThreads: 1, writeTimeout: 0, closeTimeout: 200 })
   const path = join(dir, `close${n++}.json`)
   const logger = recordingLogger()
@@ -113,8 +114,14 @@ test('pool.close() with a write that never finishes: past closeTimeout it reject
   const other = new Store({ path: join(dir, `close${n++}.json`), shutdownRegister: fakeRegister().register, pool, codec: bad, logger })
   other.delaySave(() => ({ behave: 'spin' }), 0) // a delayed write: its failure is logged, not thrown
   const logged = logger.next('error')
+  clock.tick(1) // its deadline: the write queues behind the spinning one
+  let closed = false
+  const closing = pool.close().then(() => { closed = true })
+  clock.tick(199)
   await new Promise((resolve) => setImmediate(resolve))
-  await pool.close()
+  assert.equal(closed, false, 'close() waits for the running writes until closeTimeout')
+  clock.tick(1)
+  await closing
   await assert.rejects(saving, { code: 'ERR_STORE_CLOSED' })
   assert.match(String((await logged).fields['err']), /closed/)
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { behave: 'ok' })

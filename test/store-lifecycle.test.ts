@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { test } from 'node:test'
 import { codecs, ShutdownRegistry, Store, StoreFlushError, StoreInvalidOptionError, WriterPool } from '../src/index.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fakeRegister, mockClock, recordingLogger, tempDir, writeSettled } from './helpers.js'
 import { fixture, run } from './rel-helpers.js'
 
 const dir = tempDir()
@@ -193,13 +193,25 @@ test('ShutdownRegistry.flush() resolves with a report of the stores that finishe
   await Promise.all([a.close(), b.close()])
 })
 
-test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, which failed and which did not finish', async () => {
+test('ShutdownRegistry.flush({ timeoutMs }) reports, per store, which finished, which failed and which did not finish', async (t) => {
+  // On a mocked clock the timeout runs out only after the good store's write has ended, however
+  // slow the machine: on the real one, a write slower than 200 ms would be reported as unfinished.
+  const clock = mockClock(t)
   const registry = new ShutdownRegistry()
   const good = new Store({ path: file(), shutdownRegister: registry.register, name: 'good' })
   good.delaySave(() => ({ ok: true }), 60_000)
   registry.register(async () => { await new Promise(() => {}) }, { name: 'hung' })
   registry.register(async () => { throw new Error('disk on fire') }, { name: 'broken' })
-  await assert.rejects(registry.flush({ timeoutMs: 200 }), (err: unknown) => {
+  const goodWritten = writeSettled(good.path)
+  const flushing = registry.flush({ timeoutMs: 200 })
+  await goodWritten
+  clock.tick(199)
+  let settled = false
+  flushing.then(() => { settled = true }, () => { settled = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(settled, false, 'the flush waits for the hung store until timeoutMs')
+  clock.tick(1)
+  await assert.rejects(flushing, (err: unknown) => {
     assert.ok(err instanceof StoreFlushError)
     const { report } = err
     assert.match(err.message, /broken \(disk on fire\), hung \(did not finish within 200 ms\)/)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { KeyedStore, Store } from '../src/index.js'
-import { countMessages, fakeRegister, keepAlive, nextMessage, recordingLogger, tempDir } from './helpers.js'
+import { countMessages, fakeRegister, mockClock, nextMessage, recordingLogger, tempDir, writeSettled } from './helpers.js'
 
 const dir = tempDir()
 let n = 0
@@ -13,50 +13,65 @@ const file = (): string => join(dir, `o${n++}.json`)
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
 
 test('maxDelay writes a store touched more often than its delay at least that often', async (t) => {
+  const clock = mockClock(t)
   const capped = file()
   const uncapped = file()
-  const cappedWrites = countMessages('offload-store:write:end', capped)
-  const uncappedWrites = countMessages('offload-store:write:end', uncapped)
+  const cappedWrites = countMessages('offload-store:write:start', capped)
+  const uncappedWrites = countMessages('offload-store:write:start', uncapped)
   t.after(() => { cappedWrites.stop(); uncappedWrites.stop() })
   const a = new Store({ path: capped, shutdownRegister: fakeRegister().register, maxDelay: 60 })
   const b = new Store({ path: uncapped, shutdownRegister: fakeRegister().register })
-  // A storm: a call every 5 ms for 600 ms, each moving the deadline 400 ms ahead.
-  const end = performance.now() + 600
-  let i = 0
-  while (performance.now() < end) {
-    i++
+  // A storm: a call every 5 ms for 600 ms, each moving the deadline 400 ms ahead. The clock stands
+  // still while a write runs, so each one ends before the next call.
+  for (let i = 1; i <= 120; i++) {
     a.delaySave(() => ({ i }), 400)
     b.delaySave(() => ({ i }), 400)
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    const before = cappedWrites.count
+    const settled = writeSettled(capped)
+    clock.tick(5)
+    if (cappedWrites.count > before) await settled
   }
-  assert.ok(cappedWrites.count >= 2, `capped store written ${cappedWrites.count} times during the storm`)
+  assert.equal(cappedWrites.count, 10, 'capped at 60 ms: written at 60, 120 ... 600 ms')
+  assert.deepEqual(readJson(capped), { i: 120 })
   assert.equal(uncappedWrites.count, 0, 'without a cap, Home Assistant semantics write only after the storm')
+  const written = writeSettled(uncapped)
+  clock.tick(394)
+  assert.equal(uncappedWrites.count, 0)
+  clock.tick(1)
+  await written
+  assert.deepEqual(readJson(uncapped), { i: 120 }, 'written 400 ms after the last call')
   await Promise.all([a.close(), b.close()])
-  assert.deepEqual(readJson(uncapped), { i })
 })
 
 test('a failed write is retried with backoff without another call; lastError is set, then cleared by the success', async (t) => {
-  t.after(keepAlive())
+  const clock = mockClock(t)
   const parent = join(dir, `blocker${n++}`)
   writeFileSync(parent, '')
   const path = join(parent, 'data.json')
+  const starts = countMessages('offload-store:write:start', path)
+  t.after(starts.stop)
   const logger = recordingLogger()
   const store = new Store({ path, shutdownRegister: fakeRegister().register, logger, retry: { initialMs: 30, maxMs: 200 } })
   const failed = logger.next('error')
   store.delaySave(() => ({ kept: 1 }), 0)
+  clock.tick(1)
   await failed
   assert.equal((store.lastError as { code?: string } | undefined)?.code, 'ERR_STORE_WRITE')
-  const written = nextMessage<{ path: string }>('offload-store:write:end', (m) => m.path === path)
   rmSync(parent)
+  const written = writeSettled(path)
+  clock.tick(29)
+  assert.equal(starts.count, 1, 'no retry before initialMs')
+  clock.tick(1)
+  assert.equal(starts.count, 2, 'a retry at initialMs')
   await written
   assert.deepEqual(readJson(path), { kept: 1 })
   assert.equal(store.lastError, undefined)
-  assert.ok(store.stats().failures >= 1)
+  assert.equal(store.stats().failures, 1)
   await store.close()
 })
 
 test('retry: false keeps the data for the next flush but does not retry by itself', async (t) => {
-  t.after(keepAlive())
+  const clock = mockClock(t)
   const parent = join(dir, `blocker${n++}`)
   writeFileSync(parent, '')
   const path = join(parent, 'data.json')
@@ -65,7 +80,7 @@ test('retry: false keeps the data for the next flush but does not retry by itsel
   const logger = recordingLogger()
   const store = new Store({ path, shutdownRegister: fakeRegister().register, logger, retry: false })
   await assert.rejects(store.save({ a: 1 }), { code: 'ERR_STORE_WRITE' })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  clock.runAll() // a retry timer, had one been armed, would start a write now
   assert.equal(starts.count, 1)
   rmSync(parent)
   await store.saveNow()

@@ -39,8 +39,8 @@ export function seededRandom (seed: number): () => number {
   }
 }
 
-/** The seed of a run: CRASH_SEED when set (to replay a run), else a fresh one. */
-export function runSeed (): number {
-  const given = process.env['CRASH_SEED']
+/** The seed of a run: the environment variable `env` when set (to replay a run), else a fresh one. */
+export function runSeed (env = 'CRASH_SEED'): number {
+  const given = process.env[env]
   return given === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(given)
 }

@@ -5,13 +5,15 @@
 // check that the file decodes and holds at least the last acknowledged version.
 // Then the same with the writer weakened (file fsync or directory fsync removed): those must
 // lose acknowledged updates or leave empty files, or the check proves nothing.
-// Env: POWERLOSS_TRIALS (per file system, default 30), POWERLOSS_WEAK_TRIALS (default 15).
+// Env: POWERLOSS_TRIALS (per file system, default 30), POWERLOSS_WEAK_TRIALS (default 15),
+// POWERLOSS_SEED (replays a run's choice of power-cut points; printed at the start).
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { runSeed, seededRandom } from '../crash/model.js'
 
 const CHILD = fileURLToPath(new URL('./powerloss-child.js', import.meta.url))
 const has = (command: string): boolean => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0
@@ -32,6 +34,9 @@ if (missing.length > 0) {
 }
 
 const trials = Number(process.env['POWERLOSS_TRIALS'] ?? 30)
+const seed = runSeed('POWERLOSS_SEED')
+console.log(`seed ${seed} (POWERLOSS_SEED=${seed} replays its power-cut points)`)
+const random = seededRandom(seed)
 const weakTrials = Number(process.env['POWERLOSS_WEAK_TRIALS'] ?? 15)
 const work = mkdtempSync(join(tmpdir(), 'offload-store-powerloss-'))
 const mnt = join(work, 'mnt')
@@ -46,7 +51,7 @@ async function trial (image: string, fsType: string, opts: string, mode: string,
   let acked = 0
   let acks = 0
   let shutdownDone = false
-  const target = 3 + Math.floor(Math.random() * 40)
+  const target = 3 + Math.floor(random() * 40)
   const closed = new Promise<void>((resolve) => child.on('close', () => { resolve() }))
   for await (const line of createInterface({ input: child.stdout })) {
     const [kind, v] = line.split(' ')

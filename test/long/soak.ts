@@ -1,16 +1,21 @@
 // `npm run test:soak` (not in CI): 100 stores under a delaySave storm for 10 minutes; heap, RSS,
 // open descriptors and worker threads must stay flat, and every final file must hold its store's
 // last state. Env: SOAK_SECONDS (default 600), SOAK_STORES (default 100), SOAK_RATE (mutations
-// per second, default 5000). Run with --expose-gc so heap samples are taken after a collection.
+// per second, default 5000), SOAK_SEED (replays a run's choice of stores and delays; printed at the
+// start). Run with --expose-gc so heap samples are taken after a collection.
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ShutdownRegistry, Store, WriterPool } from '../../src/index.js'
+import { runSeed, seededRandom } from '../crash/model.js'
 
 const seconds = Number(process.env['SOAK_SECONDS'] ?? 600)
 const storeCount = Number(process.env['SOAK_STORES'] ?? 100)
 const rate = Number(process.env['SOAK_RATE'] ?? 5000)
+const seed = runSeed('SOAK_SEED')
+console.log(`seed ${seed} (SOAK_SEED=${seed} replays its choice of stores and delays)`)
+const random = seededRandom(seed)
 const dir = mkdtempSync(join(tmpdir(), 'offload-store-soak-'))
 const registry = new ShutdownRegistry()
 const pool = new WriterPool()
@@ -24,13 +29,13 @@ const states: State[] = Array.from({ length: storeCount }, (_, id) => ({ id, cou
 const stores = states.map((state) => new Store<State>({ path: join(dir, `store-${state.id}.json`), shutdownRegister: registry.register, pool, logger }))
 
 function mutate (): void {
-  const i = Math.floor(Math.random() * storeCount)
+  const i = Math.floor(random() * storeCount)
   const state = states[i] as State
   const store = stores[i] as Store<State>
   state.counter++
   state.items.push(`item-${state.counter}`)
   if (state.items.length > 50) state.items.shift() // bounded state: growth would be ours, not the library's
-  store.delaySave(() => state, 5 + Math.floor(Math.random() * 100))
+  store.delaySave(() => state, 5 + Math.floor(random() * 100))
 }
 
 interface Sample { t: number, heapMb: number, rssMb: number, fds: number, threads: number, writes: number }
