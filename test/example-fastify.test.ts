@@ -131,8 +131,8 @@ test('SIGTERM writes the changes still waiting for their debounce, and a restart
   t.diagnostic(`${load.acknowledged.size} changes acknowledged with a 60 s debounce pending; all written by the SIGTERM flush and served after a restart`)
 })
 
-// This test found a real bug: flush() once resolved while the last write, started by a deadline
-// that fired during the in-flight write, was still running (see test/write-scheduler.test.ts).
+// Guards flush() against resolving while the last write, started by a deadline that fired during
+// the in-flight write, is still running (the unit test is in test/write-scheduler.test.ts).
 test('SIGTERM in the middle of the load loses no acknowledged change', { timeout: 60_000 }, async (t) => {
   const dir = tempDir('offload-store-example-')
   const server = await startServer({ DATA_DIR: dir, SAVE_DELAY_MS: '0' })
