@@ -250,6 +250,14 @@ export function unwrapSync (spec: CodecSpec, bytes: Uint8Array, purpose: SealPur
   return next.value
 }
 
+/**
+ * Opens a journal's change record as `spec` says, bound to the snapshot the journal extends and the
+ * record's offset (the pure function both threads hand to `parseJournal`).
+ */
+export function recordOpener (spec: CodecSpec): (payload: Uint8Array, at: number, snapshot: { readonly bytes: number, readonly crc: number }) => Uint8Array {
+  return (payload, offset, snapshot) => unwrapSync(spec, payload, { kind: 'journal', snapshot, offset }).bytes
+}
+
 const gunzipAsync = promisify(gunzip)
 const unbrotliAsync = promisify(brotliDecompress)
 
