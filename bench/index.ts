@@ -15,6 +15,7 @@ import { emitError, emitRun, type OutputOptions } from './output.js'
 import { progressLine } from './progress.js'
 import { sizeLabel } from './report-table.js'
 import type { MemoryCheckpoint, RunResult } from './run-result.js'
+import { runCodecCost } from './scenarios/codec-cost.js'
 import { runHandoffCost } from './scenarios/handoff-cost.js'
 import { type KeyedLargeResult, runKeyedLarge } from './scenarios/keyed-large.js'
 import { type LoopLatencyResult, runLoopLatency } from './scenarios/loop-latency.js'
@@ -119,7 +120,7 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
   return emitRun(result, verdict, output)
 }
 
-async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult }, workDir: string, step: (label: string) => void): Promise<void> {
+async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult, codecCost?: RunResult['codecCost'] }, workDir: string, step: (label: string) => void): Promise<void> {
   // Idle workers outlive the gaps between scenarios, so no scenario pays for a thread start.
   const pool = new WriterPool({ idleTimeout: 120_000 })
   const memory: MemoryCheckpoint[] = []
@@ -168,6 +169,12 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
       step(`keyed state of ${sizeLabel(plan.keyed.stateBytes)}: changes only, and the journal`)
       result.keyed = await withTimeLimit('keyed state', limitFor(plan.keyed.durationMs * 3), runKeyedLarge({ dir: workDir, pool, ...plan.keyed }))
       memory.push({ after: 'keyed', ...memorySnapshot() })
+    }
+
+    if (plan.codecSizes !== undefined) {
+      step('compression and encryption: offloaded against inline, file sizes, load paths')
+      result.codecCost = await withTimeLimit('codec cost', limitFor(plan.codecSizes.length * 60_000), runCodecCost({ dir: workDir, pool, sizes: plan.codecSizes }))
+      memory.push({ after: 'codec-cost', ...memorySnapshot() })
     }
 
     // Run the first scenario again: heap after each repeat should stay level.

@@ -57,6 +57,16 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
       sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.ratioToStringify.toFixed(2)
     ])), '')
   }
+  if (result.codecCost !== undefined) {
+    out.push('Compression and encryption (ms, medians): the main thread per save through a Store, the worker\'s encode, and the same work inline.')
+    out.push(table(['state', 'codec', 'file', 'ratio', 'main/save offloaded', 'worker encode', 'inline'], result.codecCost.rows.map((r) => [
+      sizeLabel(r.jsonBytes), r.codec, sizeLabel(r.fileBytes), r.ratio.toFixed(1), ms(r.offloadedMainMs), ms(r.workerEncodeMs), ms(r.inlineMs)
+    ])), '')
+    out.push('Loading a gzip file, main-thread ms: inflate + parse here, parse only (inflate on the thread pool), or deserialize a worker\'s clone.')
+    out.push(table(['state', 'gzip', 'sync', 'thread pool', 'worker + clone'], result.codecCost.loadPaths.map((r) => [
+      sizeLabel(r.jsonBytes), sizeLabel(r.gzipBytes), ms(r.syncMs), ms(r.threadPoolMs), ms(r.workerCloneMs)
+    ])), '')
+  }
   if (result.keyed !== undefined) {
     const k = result.keyed
     out.push(`KeyedStore, ${k.entries} entries (${sizeLabel(k.stateBytes)}), ${k.keyed.changedPercent}% changed every ${k.keyed.intervalMs} ms:`)

@@ -2,6 +2,7 @@ import type { CpuVerdictResult } from './cpu-verdict.js'
 import type { GateVerdict } from './gate.js'
 import type { MachineInfo } from './machine.js'
 import type { MemoryFigures } from './memory.js'
+import type { CodecCostResult } from './scenarios/codec-cost.js'
 import type { HandoffResult } from './scenarios/handoff-cost.js'
 import type { KeyedLargeResult } from './scenarios/keyed-large.js'
 import type { LoopLatencyResult } from './scenarios/loop-latency.js'
@@ -45,6 +46,7 @@ export interface RunResult {
   readonly throughput?: ThroughputResult
   readonly manyStores?: ManyStoresResult
   readonly handoff?: HandoffResult
+  readonly codecCost?: CodecCostResult
   /** The large keyed state: main-thread cost per save against the whole-state hand-off, and the journal. */
   readonly keyed?: KeyedLargeResult
   /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */

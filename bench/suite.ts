@@ -22,6 +22,8 @@ export interface SuitePlan {
   readonly repeats: number
   /** The large keyed state scenario: its size and measured time; absent from the quick scope. */
   readonly keyed?: { readonly stateBytes: number, readonly durationMs: number, readonly rounds: number }
+  /** Compression and encryption at these state sizes; absent from the quick scope. */
+  readonly codecSizes?: readonly number[]
 }
 
 /** The state sizes of the matrix: 1 KB, 150 KB, 1.5 MB, 15 MB. */
@@ -40,7 +42,8 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
       manyStores: { stores: 100, durationMs: 5000 },
       handoffSizes: SIZES,
       repeats: 2,
-      keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6 }
+      keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6 },
+      codecSizes: [150_000, 1_500_000, 15_000_000]
     }
   }
   return {

@@ -1,3 +1,4 @@
+import { baseOf, unwrapAsync } from './codec-frames.js'
 import type { CodecSpec } from './protocol.js'
 
 // What both threads need to run a codec, written once: the main thread decodes on load, the keyed
@@ -16,29 +17,35 @@ export function codecExport (mod: Record<string, unknown>, url: string, name: st
   return fn as (input: never) => unknown
 }
 
-/** Decodes file bytes with the codec `spec` describes; a module codec's decoder is imported with `importModule`. */
+/**
+ * Decodes file bytes with the codec `spec` describes, after removing the compression and encryption
+ * frames it allows; a module codec's decoder is imported with `importModule`.
+ */
 export async function decodeBytes (spec: CodecSpec, bytes: Uint8Array, importModule: ModuleImporter): Promise<unknown> {
-  switch (spec.kind) {
+  const { base, bytes: plain } = await unwrapAsync(spec, bytes, { kind: 'file' })
+  switch (base.kind) {
     case 'json':
     case 'schema':
-      return JSON.parse(utf8.decode(bytes))
+      return JSON.parse(utf8.decode(plain))
     case 'module': {
-      const decode = codecExport(await importModule(spec.url), spec.url, spec.decode) as (bytes: Uint8Array) => unknown
-      return await decode(bytes)
+      const decode = codecExport(await importModule(base.url), base.url, base.decode) as (bytes: Uint8Array) => unknown
+      return await decode(plain)
     }
     case 'raw':
-      return bytes
+      return plain
     default:
-      throw new Error(`unknown codec kind ${JSON.stringify((spec as { kind: unknown }).kind)}: this should not happen`)
+      throw new Error(`unknown codec kind ${JSON.stringify((base as { kind: unknown }).kind)}: this should not happen`)
   }
 }
 
-/** True when the codec writes JSON text, so a value must survive the trip as `JSON.stringify` would see it. */
+/** True when the codec writes JSON text (under any wrappers), so a value must survive the trip as `JSON.stringify` would see it. */
 export function isJsonCodec (spec: CodecSpec): boolean {
-  return spec.kind === 'json' || spec.kind === 'schema'
+  const base = baseOf(spec)
+  return base.kind === 'json' || base.kind === 'schema'
 }
 
 /** True when a JSON codec was built with `{ lossy: true }`: JSON's silent drops are accepted. */
 export function acceptsLossyJson (spec: CodecSpec): boolean {
-  return isJsonCodec(spec) && (spec as { readonly lossy?: boolean | undefined }).lossy === true
+  const base = baseOf(spec)
+  return (base.kind === 'json' || base.kind === 'schema') && base.lossy === true
 }

@@ -1,5 +1,6 @@
 import type { TransferListItem } from 'node:worker_threads'
 import { serialize } from 'node:v8'
+import { baseOf } from './codec-frames.js'
 import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
 import { assertJsonFaithful, stringifyFaithful } from './json-fidelity.js'
 import type { CodecSpec, WriteForm } from './protocol.js'
@@ -55,10 +56,13 @@ function raw (data: unknown, context: StoreErrorContext): Handoff {
  * Checks `data` for `spec` and copies it for the worker, at once. `value` is the user's part of
  * `data` (which may be a versioning envelope around it), walked for problems and named in paths.
  * JSON is encoded here (the text is the copy); schema and module values are copied with
- * `v8.serialize` and encoded in the worker; raw bytes are moved or copied.
+ * `v8.serialize` and encoded in the worker; raw bytes are moved or copied. Compression and
+ * encryption wrappers always run in the worker, on what this sends: the main thread's cost is that
+ * of the codec they wrap.
  * Throws a permanent StoreError when the value cannot be written as it is.
  */
-export function handOff (spec: CodecSpec, data: unknown, value: unknown, context: StoreErrorContext): Handoff {
+export function handOff (codec: CodecSpec, data: unknown, value: unknown, context: StoreErrorContext): Handoff {
+  const spec = baseOf(codec)
   switch (spec.kind) {
     case 'json':
       return { value: stringifyFaithful(data, value, spec.space, context, { lossy: spec.lossy }), form: 'encoded', transfer: undefined }

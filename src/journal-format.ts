@@ -19,6 +19,11 @@ import type { KeyedOp } from './protocol.js'
 //   {"next":{"bytes":N,"crc":C}}       appended by a compaction just before its new snapshot is
 //                                      renamed in: from then on that snapshot may be the one on disk
 //
+// Under a compressing or encrypting codec a change record's payload is that JSON in the codec's
+// frames (src/codec-frames.ts), so the journal is compressed or encrypted as the snapshot is; an
+// encrypted record is bound to its store, the snapshot its header names and its own offset. The
+// header and successor records stay plain: they hold only lengths and checksums.
+//
 // Format 1 (0.1.0) is still read: records [u32 len][u32 crc32(payload)][JSON], the first one
 // {"snapshot":{...}}, every later one an array of ops (["key"] deletes, ["key", value] sets).
 
@@ -88,11 +93,23 @@ export function encodeJournalStart (snapshot: SnapshotId): Buffer {
 
 /**
  * One save's record. `setsJson` is the JSON text of an object of the entries set, encoded by the
- * store's codec (so the journal holds what a snapshot would); `deletes` are removed first.
+ * store's codec (so the journal holds what a snapshot would); `deletes` are removed first. `wrap`
+ * puts the payload in the codec's compression or encryption frames.
  */
-export function encodeChangeRecord (deletes: readonly string[], setsJson: string): Buffer {
-  return frame(Buffer.from(`{"d":${JSON.stringify(deletes)},"s":${setsJson}}`))
+export function encodeChangeRecord (deletes: readonly string[], setsJson: string, wrap?: (payload: Buffer) => string | Uint8Array): Buffer {
+  const payload = Buffer.from(`{"d":${JSON.stringify(deletes)},"s":${setsJson}}`)
+  if (wrap === undefined) return frame(payload)
+  const wrapped = wrap(payload)
+  return frame(typeof wrapped === 'string' ? Buffer.from(wrapped) : Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength))
 }
+
+/**
+ * Removes a change record's frames as the store's codec says (decompress, authenticate and decrypt),
+ * given where the record starts and the snapshot its journal extends; throws when it cannot.
+ */
+export type RecordOpener = (payload: Uint8Array, at: number, header: SnapshotId) => Uint8Array
+
+const OPEN_BRACE = 0x7b
 
 /** The record a compaction appends before renaming in the snapshot `next`. */
 export function encodeNextRecord (next: SnapshotId): Buffer {
@@ -122,10 +139,24 @@ function headerOf (payload: Uint8Array, at: number): SnapshotId {
   return { bytes: value.snapshot.bytes, crc: value.snapshot.crc }
 }
 
-function recordOf (payload: Uint8Array, at: number): JournalRecord {
-  const value = jsonOf(payload, at) as { d?: unknown, s?: unknown, next?: unknown } | null
+function opened (open: RecordOpener | undefined, payload: Uint8Array, at: number, header: SnapshotId): Uint8Array {
+  if (open === undefined) return payload
+  try {
+    return open(payload, at, header)
+  } catch (err) {
+    throw new JournalCorruptError(`the journal record at byte ${at} passes its checksum but cannot be opened: ${(err as Error).message}`)
+  }
+}
+
+function recordOf (payload: Uint8Array, at: number, header: SnapshotId, open: RecordOpener | undefined): JournalRecord {
+  // A successor record is plain JSON whatever the codec; a change record goes through the codec's frames.
+  let value = (payload[0] === OPEN_BRACE ? jsonOf(payload, at) : undefined) as { d?: unknown, s?: unknown, next?: unknown } | null | undefined
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && isSnapshotId(value.next)) {
+    return { kind: 'next', snapshot: { bytes: value.next.bytes, crc: value.next.crc } }
+  }
+  const plain = opened(open, payload, at, header)
+  if (plain !== payload || value === undefined) value = jsonOf(plain, at) as typeof value
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    if (isSnapshotId(value.next)) return { kind: 'next', snapshot: { bytes: value.next.bytes, crc: value.next.crc } }
     const { d, s } = value
     if (Array.isArray(d) && d.every((key) => typeof key === 'string') && typeof s === 'object' && s !== null && !Array.isArray(s)) {
       const ops: KeyedOp[] = (d as string[]).map((key) => [key])
@@ -136,8 +167,8 @@ function recordOf (payload: Uint8Array, at: number): JournalRecord {
   throw new JournalCorruptError(`the journal record at byte ${at} is neither a change nor a successor record`)
 }
 
-function legacyRecordOf (payload: Uint8Array, at: number): JournalRecord {
-  const value = jsonOf(payload, at)
+function legacyRecordOf (payload: Uint8Array, at: number, header: SnapshotId, open: RecordOpener | undefined): JournalRecord {
+  const value = jsonOf(opened(open, payload, at, header), at)
   const isOp = (op: unknown): op is KeyedOp => Array.isArray(op) && typeof op[0] === 'string' && (op.length === 1 || op.length === 2)
   if (!Array.isArray(value) || !value.every(isOp)) throw new JournalCorruptError(`the journal record at byte ${at} is not a list of changes`)
   return { kind: 'change', ops: value }
@@ -156,21 +187,22 @@ function trailingZerosFrom (bytes: Uint8Array): number {
  * header, or a record whose own header verifies but that the end of the file, or a run of zero bytes
  * reaching the end of the file, cuts short (file systems leave zeros where data never landed).
  * Anything else that fails a check throws {@link JournalCorruptError}: acknowledged records may lie
- * beyond it. Returns undefined for an empty or all-zero file, which holds no record at all.
+ * beyond it, and so does a change record `open` refuses. Returns undefined for an empty or all-zero
+ * file, which holds no record at all.
  */
-export function parseJournal (bytes: Uint8Array): ParsedJournal | undefined {
+export function parseJournal (bytes: Uint8Array, open?: RecordOpener): ParsedJournal | undefined {
   const zerosFrom = trailingZerosFrom(bytes)
   if (zerosFrom === 0) return undefined
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (view.byteLength >= MAGIC.byteLength && view.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
     const version = view[MAGIC.byteLength]
     if (version !== JOURNAL_VERSION) throw new JournalCorruptError(`the journal is in format ${String(version)}, which this version does not know`)
-    return parseCurrent(view, zerosFrom)
+    return parseCurrent(view, zerosFrom, open)
   }
-  return parseLegacy(view, zerosFrom)
+  return parseLegacy(view, zerosFrom, open)
 }
 
-function parseCurrent (view: Buffer, zerosFrom: number): ParsedJournal {
+function parseCurrent (view: Buffer, zerosFrom: number, open: RecordOpener | undefined): ParsedJournal {
   let header: SnapshotId | undefined
   let recordsStart = 0
   const records: JournalRecord[] = []
@@ -181,17 +213,20 @@ function parseCurrent (view: Buffer, zerosFrom: number): ParsedJournal {
     const headerOk = crc32(view.subarray(offset, offset + 8)) === view.readUInt32LE(offset + 8)
     if (!headerOk) throw new JournalCorruptError(`the journal record at byte ${offset} has a damaged length or checksum, and data follows it`)
     const end = offset + FRAME + view.readUInt32LE(offset)
-    // Cut short by the end of the file or by zeros: the torn last append.
-    if (end > zerosFrom) break
+    // Cut short by the end of the file: the torn last append.
+    if (end > view.byteLength) break
     const payload = view.subarray(offset + FRAME, end)
     if (crc32(payload) !== view.readUInt32LE(offset + 4)) {
+      // Reaching into the zeros that end the file: the torn last append, whose data never landed.
+      // A record that verifies is whole even when it ends in zeros (a gzip trailer, a GCM tag).
+      if (end > zerosFrom) break
       throw new JournalCorruptError(`the journal record at byte ${offset} fails its checksum`)
     }
     if (header === undefined) {
       header = headerOf(payload, offset)
       recordsStart = end
     } else {
-      records.push(recordOf(payload, offset))
+      records.push(recordOf(payload, offset, header, open))
     }
     offset = end
   }
@@ -199,7 +234,7 @@ function parseCurrent (view: Buffer, zerosFrom: number): ParsedJournal {
   return { version: 2, header, records, recordsStart, validBytes: offset, totalBytes: view.byteLength }
 }
 
-function parseLegacy (view: Buffer, zerosFrom: number): ParsedJournal {
+function parseLegacy (view: Buffer, zerosFrom: number, open: RecordOpener | undefined): ParsedJournal {
   let header: SnapshotId | undefined
   let recordsStart = 0
   const records: JournalRecord[] = []
@@ -218,7 +253,7 @@ function parseLegacy (view: Buffer, zerosFrom: number): ParsedJournal {
       header = headerOf(payload, offset)
       recordsStart = end
     } else {
-      records.push(legacyRecordOf(payload, offset))
+      records.push(legacyRecordOf(payload, offset, header, open))
     }
     offset = end
   }

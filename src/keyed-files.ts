@@ -1,5 +1,6 @@
 import { constants } from 'node:fs'
 import { type FileHandle, open, readFile } from 'node:fs/promises'
+import { recordOpener } from './codec-frames.js'
 import { decode } from './codecs.js'
 import { type StoreErrorContext, StoreDecodeError, StoreReadError } from './errors.js'
 import {
@@ -72,7 +73,7 @@ export async function decodeKeyedFiles (spec: CodecSpec, files: KeyedFiles, cont
   const { snapshot, journal } = files
   let reading
   try {
-    const parsed = journal === undefined ? undefined : parseJournal(journal)
+    const parsed = journal === undefined ? undefined : parseJournal(journal, recordOpener(spec))
     reading = parsed === undefined ? undefined : readJournalOver(snapshot === undefined ? undefined : snapshotIdOf(snapshot), parsed)
   } catch (err) {
     throw new StoreDecodeError(`could not decode the journal: ${(err as Error).message}`, { ...context, cause: err })

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { serialize } from 'node:v8'
 import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, type OptionOwner, resolveBaseOptions } from './base-options.js'
+import { baseOf, bindStore } from './codec-frames.js'
 import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
@@ -78,14 +79,14 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const { delayMs, journal, writeTimeout, resourceLimits } = options
     if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid(base, 'delayMs', 'must be a finite number >= 0', delayMs)
     if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid(base, 'writeTimeout', 'must be an integer >= 0', writeTimeout)
-    if (base.codec.spec.kind === 'raw') invalid(base, 'codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
+    if (baseOf(base.codec.spec).kind === 'raw') invalid(base, 'codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
     const journalSettings = resolveJournal(base, journal)
     if (journalSettings !== undefined && !isJsonCodec(base.codec.spec)) invalid(base, 'journal', 'needs a JSON codec (codecs.json() or codecs.schema()): journal records are JSON', base.codec.spec.kind)
 
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
-    this.#spec = base.codec.spec
-    const config: KeyedWorkerConfig = { target: { kind: 'file', path: base.path, mode: base.mode, durability: base.durability }, codec: base.codec.spec, journal: journalSettings }
+    this.#spec = bindStore(base.codec.spec, base.name)
+    const config: KeyedWorkerConfig = { target: { kind: 'file', path: base.path, mode: base.mode, durability: base.durability }, codec: this.#spec, journal: journalSettings }
     this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
     this.#core = new StoreCore<null>(base, {
       perform: async () => { await this.#write() },

@@ -1,8 +1,10 @@
 // The only thing src/ and workers/ share: the shapes of what crosses between them.
 // Type-only on purpose: the worker must never pull main-thread state in with a runtime import.
 
-/** A codec described as plain data, so it can cross to a worker thread. */
-export type CodecSpec =
+import type { KeyObject } from 'node:crypto'
+
+/** A codec that turns a value into bytes, described as plain data. */
+export type BaseCodecSpec =
   | { readonly kind: 'json', readonly space?: number | string | undefined, readonly lossy?: boolean | undefined }
   | {
     readonly kind: 'schema'
@@ -15,6 +17,34 @@ export type CodecSpec =
   }
   | { readonly kind: 'module', readonly url: string, readonly encode: string, readonly decode: string }
   | { readonly kind: 'raw' }
+
+/** A compression wrapper around a codec's bytes (Node's zlib, in the worker). */
+export type CompressionSpec =
+  | { readonly kind: 'gzip', readonly level: number, readonly inner: BaseCodecSpec }
+  | { readonly kind: 'brotli', readonly quality: number, readonly inner: BaseCodecSpec }
+
+/**
+ * One AES-256 key of an encrypted codec. The key is a `KeyObject`: it crosses to a worker thread
+ * by structured clone, and neither `util.inspect` nor `JSON.stringify` prints its bytes.
+ */
+export interface CodecKey {
+  /** Written in each file's header, so a file names the key that decrypts it. */
+  readonly id: string
+  readonly key: KeyObject
+}
+
+/** AES-256-GCM around a codec's (possibly compressed) bytes. */
+export interface EncryptionSpec {
+  readonly kind: 'encrypted'
+  /** Encrypt with the first; decrypt with whichever the file's header names. */
+  readonly keys: readonly CodecKey[]
+  readonly inner: BaseCodecSpec | CompressionSpec
+  /** The store's name, bound when a store is built: part of the associated data. */
+  readonly associated?: string | undefined
+}
+
+/** A codec described as plain data, so it can cross to a worker thread. */
+export type CodecSpec = BaseCodecSpec | CompressionSpec | EncryptionSpec
 
 /** How far a write goes before it is acknowledged. */
 export type Durability = 'full' | 'file' | 'none'

@@ -1,6 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { type BaseStoreOptions, invalid, resolveBaseOptions } from './base-options.js'
+import { bindStore } from './codec-frames.js'
 import { decode } from './codecs.js'
 import { StoreDecodeError, StoreEncodeError, StoreInvalidArgumentError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import { handOff } from './handoff.js'
@@ -8,6 +9,7 @@ import { defaultPool, WriterPool } from './pool.js'
 import { kDispatch } from './symbols.js'
 import type { CodecSpec, WriteTask } from './protocol.js'
 import { StoreCore } from './store-core.js'
+import { validateLoaded } from './validation.js'
 import type { StoreStats } from './telemetry.js'
 import { type Envelope, envelopeCodec, resolveVersioning, unwrap, type VersionOptions, type Versioning, wrap } from './versioning.js'
 import { markPermanent } from './write-outcome.js'
@@ -61,7 +63,7 @@ export class Store<T = unknown> {
     if (typeof handoffWarnMs !== 'number' || Number.isNaN(handoffWarnMs) || handoffWarnMs < 0) invalid(base, 'handoffWarnMs', 'must be a number >= 0 (Infinity turns the warning off)', handoffWarnMs)
     if (typeof skipUnchanged !== 'boolean') invalid(base, 'skipUnchanged', 'must be a boolean', skipUnchanged)
     this.#versioning = resolveVersioning(options, base)
-    this.#spec = this.#versioning === undefined ? base.codec.spec : envelopeCodec(base.codec.spec)
+    this.#spec = bindStore(this.#versioning === undefined ? base.codec.spec : envelopeCodec(base.codec.spec), base.name)
     this.#pool = pool ?? defaultPool()
     this.#handoffWarnMs = handoffWarnMs
     this.#skipUnchanged = skipUnchanged
@@ -102,7 +104,7 @@ export class Store<T = unknown> {
   }
 
   async #load (): Promise<T | undefined> {
-    const spec = this.#core.options.codec.spec
+    const spec = this.#spec
     let bytes: Buffer
     try {
       bytes = await readFile(this.path)
@@ -116,7 +118,7 @@ export class Store<T = unknown> {
     } catch (err) {
       throw new StoreDecodeError(`could not decode the file (${bytes.byteLength} bytes) with the ${spec.kind} codec: ${(err as Error).message}`, this.#core.context(err))
     }
-    return await this.#unwrap(decoded)
+    return await validateLoaded(this.#core.options.codec.validation, await this.#unwrap(decoded), this.#core.context())
   }
 
   async #unwrap (decoded: unknown): Promise<T> {

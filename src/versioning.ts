@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { invalid, type OptionOwner } from './base-options.js'
+import { baseOf, mapBase } from './codec-frames.js'
 import type { CodecSpec } from './protocol.js'
 
 /** Turns data written by an older version of your code into the current shape. */
@@ -48,7 +49,7 @@ function positiveInteger (owner: OptionOwner, name: string, value: unknown): num
 /** Validates versioning options against the codec; only JSON codecs can carry the envelope. */
 export function resolveVersioning<T> (options: VersionOptions<T>, base: OptionOwner & { readonly codec: { readonly spec: CodecSpec } }): Versioning<T> | undefined {
   const { version, minorVersion, migrate } = options
-  const codec = base.codec.spec
+  const codec = baseOf(base.codec.spec)
   if (version === undefined) {
     if (minorVersion !== undefined) invalid(base, 'minorVersion', 'needs options.version', minorVersion)
     if (migrate !== undefined) invalid(base, 'migrate', 'needs options.version', migrate)
@@ -65,14 +66,16 @@ export function wrap<T> (versioning: Versioning<T>, key: string, data: T): Envel
 }
 
 /** A schema codec whose schema describes the envelope around the user's schema. */
-export function envelopeCodec (codec: CodecSpec): CodecSpec {
-  if (codec.kind !== 'schema') return codec
-  const schema = {
-    type: 'object',
-    properties: { version: { type: 'integer' }, minor_version: { type: 'integer' }, key: { type: 'string' }, data: codec.schema },
-    required: ['version', 'minor_version', 'key', 'data']
-  }
-  return { ...codec, id: createHash('sha256').update(`envelope:${codec.id}`).digest('hex'), schema }
+export function envelopeCodec (spec: CodecSpec): CodecSpec {
+  return mapBase(spec, (codec) => {
+    if (codec.kind !== 'schema') return codec
+    const schema = {
+      type: 'object',
+      properties: { version: { type: 'integer' }, minor_version: { type: 'integer' }, key: { type: 'string' }, data: codec.schema },
+      required: ['version', 'minor_version', 'key', 'data']
+    }
+    return { ...codec, id: createHash('sha256').update(`envelope:${codec.id}`).digest('hex'), schema }
+  })
 }
 
 const isVersion = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1

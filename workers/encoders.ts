@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { baseOf, type SealPurpose, wrapBytes } from '../src/codec-frames.js'
 import { codecExport, decodeBytes } from '../src/codec-runtime.js'
 import type { CodecSpec } from '../src/protocol.js'
 
@@ -44,8 +45,14 @@ async function loadModule (url: string): Promise<Record<string, unknown>> {
   return await loading
 }
 
-/** Encodes `value` with the codec described by `spec`, inside the worker. */
-export async function encode (spec: CodecSpec, value: unknown): Promise<string | Uint8Array> {
+/** Encodes `value` with the codec described by `spec` and wraps the bytes as it says (compress, encrypt), inside the worker. */
+export async function encode (spec: CodecSpec, value: unknown, purpose: SealPurpose = { kind: 'file' }): Promise<string | Uint8Array> {
+  return wrapBytes(spec, await encodeBase(spec, value), purpose)
+}
+
+/** Encodes `value` with the base codec of `spec` (the one inside any wrappers), inside the worker. */
+export async function encodeBase (codec: CodecSpec, value: unknown): Promise<string | Uint8Array> {
+  const spec = baseOf(codec)
   switch (spec.kind) {
     case 'json': {
       const text: unknown = JSON.stringify(value, null, spec.space)

@@ -1,6 +1,7 @@
 import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
+import { baseOf, wrapBytes } from '../src/codec-frames.js'
 import { encodeChangeRecord, encodeJournalStart, journalFileProblem, type SnapshotId } from '../src/journal-format.js'
 import type { CodecSpec, Durability, KeyedOp } from '../src/protocol.js'
 import { syncDirectory, tempPathFor } from './atomic-write.js'
@@ -130,7 +131,8 @@ const require = createRequire(import.meta.url)
 type Serialize = (value: unknown) => string
 const serializers = new Map<string, Serialize>()
 
-function setsSerializer (spec: CodecSpec): Serialize {
+function setsSerializer (codec: CodecSpec): Serialize {
+  const spec = baseOf(codec)
   switch (spec.kind) {
     case 'json': return (sets) => JSON.stringify(sets)
     case 'schema': {
@@ -150,8 +152,17 @@ function setsSerializer (spec: CodecSpec): Serialize {
   }
 }
 
-/** Encodes one save's ops as a journal record, the entries set being encoded by the store's codec. */
-export function encodeOps (spec: CodecSpec, ops: readonly KeyedOp[]): Buffer {
+/** Where a change record goes: the snapshot its journal extends and the record's offset (an encrypted record is bound to both). */
+export interface RecordPlace {
+  readonly snapshot: SnapshotId
+  readonly offset: number
+}
+
+/**
+ * Encodes one save's ops as a journal record at `place`, the entries set being encoded by the
+ * store's codec and the payload put in its compression and encryption frames (which need `place`).
+ */
+export function encodeOps (spec: CodecSpec, ops: readonly KeyedOp[], place?: RecordPlace): Buffer {
   const deletes: string[] = []
   // No prototype: a key such as "__proto__" is an entry like any other.
   const sets = Object.create(null) as Record<string, unknown>
@@ -161,5 +172,7 @@ export function encodeOps (spec: CodecSpec, ops: readonly KeyedOp[]): Buffer {
   }
   const json = setsSerializer(spec)(sets)
   if (typeof json !== 'string') throw new TypeError(`the codec encoded a journal record as ${typeof json}, not JSON text`)
-  return encodeChangeRecord(deletes, json)
+  if (spec === baseOf(spec)) return encodeChangeRecord(deletes, json)
+  if (place === undefined) throw new Error('a wrapped journal record needs its place: this should not happen')
+  return encodeChangeRecord(deletes, json, (payload) => wrapBytes(spec, payload, { kind: 'journal', snapshot: place.snapshot, offset: place.offset }))
 }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import {
   applyOps,
+  encodeJournalStart,
   encodeNextRecord,
   entriesOfDecoded,
   JournalCorruptError,
@@ -15,6 +16,7 @@ import {
 } from '../src/journal-format.js'
 import type { KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError, syncDirectory } from './atomic-write.js'
+import { mapBase, recordOpener } from '../src/codec-frames.js'
 import { decode, encode } from './encoders.js'
 import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from './journal.js'
 import { serializeError } from './serialize-error.js'
@@ -79,7 +81,7 @@ async function adopt (snapshotBytes: Uint8Array | undefined, journalBytes: Uint8
   let next: OnDisk = { kind: journalBytes === undefined ? 'absent' : 'ignored' }
   let nextRecordBytes = 0
   try {
-    const parsed = journalBytes === undefined ? undefined : parseJournal(journalBytes)
+    const parsed = journalBytes === undefined ? undefined : parseJournal(journalBytes, recordOpener(config.codec))
     const reading = parsed === undefined ? undefined : readJournalOver(id, parsed)
     if (reading?.use === 'replay') {
       for (const ops of reading.changes) applyOps(state, ops)
@@ -124,8 +126,18 @@ function ensureWriter (): JournalWriter {
       writer = JournalWriter.reopen(journalPath, target.durability, onDisk.validBytes, onDisk.minBytes, onDisk.maxBytes)
       break
     case 'legacy': {
-      // Re-encoded with JSON.stringify, as 0.1.0 wrote them: the same changes, the same meaning.
-      const records = onDisk.changes.flatMap((ops) => ops.map((op) => encodeOps({ kind: 'json' }, [op])))
+      // Re-encoded with JSON.stringify, as 0.1.0 wrote them (in the store's frames, if any): the
+      // same changes, the same meaning.
+      const codec = mapBase(config.codec, () => ({ kind: 'json' }))
+      const records: Buffer[] = []
+      let offset = encodeJournalStart(snapshot).byteLength
+      for (const ops of onDisk.changes) {
+        for (const op of ops) {
+          const record = encodeOps(codec, [op], { snapshot, offset })
+          records.push(record)
+          offset += record.byteLength
+        }
+      }
       writer = JournalWriter.create(journalPath, target.mode, target.durability, snapshot, records)
       recordBytes = records.reduce((sum, record) => sum + record.byteLength, 0)
       break
@@ -220,9 +232,18 @@ async function writeSnapshot (): Promise<WriteResult> {
 
 function append (ops: readonly KeyedOp[]): WriteResult {
   const start = performance.now()
+  let offset: number
+  try {
+    // Opened (or created) first: an encrypted record is bound to the offset it is written at.
+    offset = ensureWriter().size
+  } catch (err) {
+    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
+    return failed('the journal append failed; the next write is a snapshot', err)
+  }
   let record: Buffer
   try {
-    record = encodeOps(config.codec, ops)
+    if (snapshot === undefined) throw new Error('a journal without a snapshot: this should not happen')
+    record = encodeOps(config.codec, ops, { snapshot, offset })
   } catch (err) {
     return failed('the encoder failed on the journal record', err, 'encode')
   }

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks'
 import { deserialize } from 'node:v8'
 import type { WriteResult, WriteTarget, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
-import { encode, encoded } from './encoders.js'
+import { wrapBytes } from '../src/codec-frames.js'
+import { encodeBase, encoded } from './encoders.js'
 import { serializeError as serialize } from './serialize-error.js'
 
 // Piscina's worker entry: one write per call. Failures are answered as data, not thrown, because a
@@ -15,16 +16,17 @@ export interface EncodedWrite {
   readonly data: string | Uint8Array | undefined
 }
 
-// The bytes to write: sent ready by the main thread, or encoded here from the value or its copy.
+// The base codec's bytes: sent ready by the main thread, or encoded here from the value or its copy.
+// Compression and encryption come after, in encodeAndWrite.
 async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
   const form = task.form ?? 'value'
   switch (form) {
     case 'encoded':
       return encoded(task.value)
     case 'serialized':
-      return await encode(task.codec, deserialize(task.value as Uint8Array))
+      return await encodeBase(task.codec, deserialize(task.value as Uint8Array))
     case 'value':
-      return await encode(task.codec, task.value)
+      return await encodeBase(task.codec, task.value)
     default:
       throw new Error(`unknown write form ${JSON.stringify(form)}: this should not happen`)
   }
@@ -41,19 +43,27 @@ function writeTo (target: WriteTarget, data: string | Uint8Array): void {
 /** Encodes `task.value` (as `task.form` says) and writes it atomically and durably to `task.target`. */
 export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   const start = performance.now()
-  let data: string | Uint8Array
+  let plain: string | Uint8Array
   try {
-    data = await bytesOf(task)
+    plain = await bytesOf(task)
   } catch (err) {
     return { data: undefined, result: { ok: false, stage: 'encode', message: 'the encoder failed', cause: serialize(err) } }
   }
+  // Only a store that asked (by sending what it last wrote) pays for the hash. It is taken before
+  // compression and encryption: a fresh nonce makes every encrypted file differ, and an unchanged
+  // value then skips the compressing too.
+  const hash = task.previousHash === undefined && !task.hashOutput ? undefined : createHash('sha256').update(plain).digest('base64')
+  if (hash !== undefined && hash === task.previousHash) {
+    return { data: plain, result: { ok: true, bytes: typeof plain === 'string' ? Buffer.byteLength(plain) : plain.byteLength, encodeMs: performance.now() - start, writeMs: 0, hash, skipped: true } }
+  }
+  let data: string | Uint8Array
+  try {
+    data = wrapBytes(task.codec, plain, { kind: 'file' })
+  } catch (err) {
+    return { data: undefined, result: { ok: false, stage: 'encode', message: 'compressing or encrypting the encoded bytes failed', cause: serialize(err) } }
+  }
   const encoded = performance.now()
   const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
-  // Only a store that asked (by sending what it last wrote) pays for the hash.
-  const hash = task.previousHash === undefined && !task.hashOutput ? undefined : createHash('sha256').update(data).digest('base64')
-  if (hash !== undefined && hash === task.previousHash) {
-    return { data, result: { ok: true, bytes, encodeMs: encoded - start, writeMs: 0, hash, skipped: true } }
-  }
   try {
     writeTo(task.target, data)
   } catch (err) {
