@@ -7,6 +7,7 @@ import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
+import { validateLoaded } from './validation.js'
 import { PinnedWorker } from './pinned-worker.js'
 import { StoreCore } from './store-core.js'
 import { kPinnedWorker } from './symbols.js'
@@ -190,6 +191,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const context = this.#core.context()
     const files = await readKeyedFiles(this.path, context)
     const state = await decodeKeyedFiles(this.#spec, files, context)
+    // The codec's validation sees the state as the file holds it: one object of entries.
+    if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
     // The worker builds its mirror from the same bytes, after this thread decoded them (the two
     // would only compete for the CPU): no entry ever crosses back by structured clone, which a
     // deeply nested value could not.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { test } from 'node:test'
-import { codecs, Store, type StandardSchemaV1 } from '../src/index.js'
+import { codecs, KeyedStore, Store, type StandardSchemaV1 } from '../src/index.js'
 import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
 
 const dir = tempDir()
@@ -100,4 +100,27 @@ test('codecs.validated() refuses what is neither a JSON Schema nor a Standard Sc
   assert.throws(() => codecs.validated(codecs.json(), () => true), { code: 'ERR_STORE_INVALID_ARGUMENT' })
   assert.throws(() => codecs.validated(codecs.json(), { '~standard': { version: 1 } }), /without a validate function/)
   assert.throws(() => codecs.schema(shopSchema, { validate: 'yes' as unknown as boolean }), { code: 'ERR_STORE_INVALID_ARGUMENT' })
+})
+
+test('a KeyedStore validates the entries load() returns: a violation is ERR_STORE_DECODE naming the entry, and quarantine moves both files aside', async () => {
+  const path = file()
+  const prices = { type: 'object', additionalProperties: { type: 'object', required: ['price'], properties: { price: { type: 'number' } } } }
+  writeFileSync(path, JSON.stringify({ tea: { price: 2 }, cake: { price: 'free' } }))
+  const strict = new KeyedStore({ path, shutdownRegister: register, codec: codecs.validated(codecs.json<Record<string, unknown>>(), prices) })
+  await assert.rejects(strict.load(), { code: 'ERR_STORE_DECODE', message: /\$\.cake\.price.*keyword "type"/ })
+  await strict.close()
+  const logger = recordingLogger()
+  const lenient = new KeyedStore({ path, shutdownRegister: register, logger, onCorrupt: 'quarantine', codec: codecs.validated(codecs.json<Record<string, unknown>>(), prices) })
+  assert.equal((await lenient.load()).size, 0)
+  assert.ok(readdirSync(dir).some((name) => name.startsWith(`${basename(path)}.corrupt.`)))
+  await lenient.close()
+})
+
+test('a KeyedStore whose entries pass validation loads them', async () => {
+  const path = file()
+  const prices = { type: 'object', additionalProperties: { type: 'object', required: ['price'], properties: { price: { type: 'number' } } } }
+  writeFileSync(path, JSON.stringify({ tea: { price: 2 } }))
+  const store = new KeyedStore({ path, shutdownRegister: register, codec: codecs.validated(codecs.json<Record<string, unknown>>(), prices) })
+  assert.deepEqual(Object.fromEntries(await store.load()), { tea: { price: 2 } })
+  await store.close()
 })
