@@ -25,7 +25,7 @@ for (const kind of ['store', 'keyed-journal'] as const) {
     const owned = (owner: Owner): Promise<Record<string, unknown>> => owner.next((message) => message['owned'] !== undefined)
     const start = async (): Promise<Owner> => {
       const owner = await startOwner(kind, path)
-      void owner.post({ op: 'own-and-write', log }).catch(() => {})
+      owner.post({ op: 'own-and-write', log }).catch(() => {})
       return owner
     }
     let waiting: Owner[] = await Promise.all([start(), start(), start()])
