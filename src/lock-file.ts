@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -117,11 +117,17 @@ const CREATE_FLAGS = OPEN_FLAGS | constants.O_CREAT | constants.O_EXCL
 export function openLockFile (lockPath: string, mode: number): number {
   let fd: number
   try {
-    fd = openSync(lockPath, CREATE_FLAGS, mode)
-    try { fchmodSync(fd, mode) } catch {}
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    // Almost always there already: it is never deleted, and a failed open costs an error object.
     fd = openSync(lockPath, OPEN_FLAGS)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    try {
+      fd = openSync(lockPath, CREATE_FLAGS, mode)
+      try { fchmodSync(fd, mode) } catch {}
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      fd = openSync(lockPath, OPEN_FLAGS) // created by another process in between
+    }
   }
   if (!fstatSync(fd).isFile()) {
     closeSync(fd)
@@ -146,18 +152,26 @@ export function tryLock (fd: number, lockPath: string): boolean {
   return false
 }
 
-/** Says who holds the lock, in the lock file, for whoever waits for it. Best effort. */
+/** Bytes of the holder record: padded, so a shorter record covers a longer one without a truncate. */
+const HOLDER_BYTES = 512
+
+/**
+ * Says who holds the lock, in the lock file, for whoever waits for it. Best effort. One pwrite of a
+ * fixed-size record: no ftruncate, which on ext4 (auto_da_alloc) makes the next close flush the file.
+ */
 export function writeHolder (fd: number, holder: LockHolder): void {
+  const record = Buffer.alloc(HOLDER_BYTES, ' ')
+  record.write(JSON.stringify({ ...holder, store: holder.store !== undefined && holder.store.length > 256 ? `${holder.store.slice(0, 256)}...` : holder.store }))
+  record[HOLDER_BYTES - 1] = 0x0a
   try {
-    ftruncateSync(fd, 0)
-    writeSync(fd, JSON.stringify(holder) + '\n', 0)
+    writeSync(fd, record, 0, HOLDER_BYTES, 0)
   } catch {}
 }
 
 /** What the lock file says about its holder; undefined when it says nothing readable (yet). */
 export function readHolder (fd: number): LockHolder | undefined {
   try {
-    const buffer = Buffer.alloc(4096)
+    const buffer = Buffer.alloc(HOLDER_BYTES)
     const read = readSync(fd, buffer, 0, buffer.byteLength, 0)
     const parsed = JSON.parse(buffer.toString('utf8', 0, read)) as Partial<LockHolder>
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.since !== 'string') return undefined
