@@ -41,6 +41,14 @@ export interface BaseStoreOptions<T> {
    * loads as if there were no file. @defaultValue 'throw'
    */
   readonly onCorrupt?: 'throw' | 'quarantine'
+  /**
+   * Milliseconds a store waits, at its first read or write, for another process that owns the
+   * file to close its store or exit, before that call rejects with `ERR_STORE_LOCKED` (`Infinity`
+   * waits for ever). The default outlasts a shutdown flush (10 s) with room to spare, and equals
+   * the usual grace period before an orchestrator kills the old process (Kubernetes: 30 s), so a
+   * rolling deploy just works. @defaultValue 30000
+   */
+  readonly lockTimeout?: number
 }
 
 /** {@link BaseStoreOptions} with defaults applied. */
@@ -55,6 +63,7 @@ export interface ResolvedBaseOptions<T> {
   readonly maxDelayMs: number
   readonly retry: { readonly initialMs: number, readonly maxMs: number } | false
   readonly onCorrupt: 'throw' | 'quarantine'
+  readonly lockTimeoutMs: number
 }
 
 /** Which store an option error belongs to, as far as its options say. */
@@ -70,7 +79,7 @@ export function invalid (owner: OptionOwner, option: string, message: string, va
 }
 
 /** The options every store takes; a store class lists its own on top. */
-const BASE_OPTIONS = ['path', 'shutdownRegister', 'codec', 'name', 'mode', 'logger', 'durability', 'maxDelay', 'retry', 'onCorrupt'] as const
+const BASE_OPTIONS = ['path', 'shutdownRegister', 'codec', 'name', 'mode', 'logger', 'durability', 'maxDelay', 'retry', 'onCorrupt', 'lockTimeout'] as const
 
 /** Which store class is being built, and the options it accepts beyond the base ones. */
 export interface StoreKind {
@@ -101,10 +110,11 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>, store: Stor
   if (logger !== undefined && (logger === null || typeof logger !== 'object' || ['error', 'warn', 'debug'].some((level) => typeof (logger as unknown as Record<string, unknown>)[level] !== 'function'))) {
     invalid(owner, 'logger', 'must have error, warn and debug methods', logger)
   }
-  const { durability = 'full', maxDelay = Infinity, retry, onCorrupt = 'throw' } = options
+  const { durability = 'full', maxDelay = Infinity, retry, onCorrupt = 'throw', lockTimeout = 30_000 } = options
   if (!['full', 'file', 'none'].includes(durability)) invalid(owner, 'durability', "must be 'full', 'file' or 'none'", durability)
   if (typeof maxDelay !== 'number' || Number.isNaN(maxDelay) || maxDelay < 0) invalid(owner, 'maxDelay', 'must be a number of milliseconds >= 0', maxDelay)
   if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') invalid(owner, 'onCorrupt', "must be 'throw' or 'quarantine'", onCorrupt)
+  if (typeof lockTimeout !== 'number' || Number.isNaN(lockTimeout) || lockTimeout < 0) invalid(owner, 'lockTimeout', 'must be a number of milliseconds >= 0 (Infinity waits for ever)', lockTimeout)
   return {
     path: resolved,
     name: name ?? resolved,
@@ -115,7 +125,8 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>, store: Stor
     durability,
     maxDelayMs: maxDelay,
     retry: resolveRetry(owner, retry),
-    onCorrupt
+    onCorrupt,
+    lockTimeoutMs: lockTimeout
   }
 }
 

@@ -1,3 +1,5 @@
+import type { LockHolder } from './lock-file.js'
+
 /** Where a store error happened: the store's name and its resolved path. */
 export interface StoreErrorContext {
   /** The store's name (its path unless a name was given). */
@@ -80,10 +82,24 @@ export class StoreDataCloneError extends StoreError {
   }
 }
 
-/** Another open store in this process already owns this resolved path. */
+/** Another open store in this process already owns this file (under any name), or the file has other names (hard links). */
 export class StorePathInUseError extends StoreError {
   constructor (message: string, context: StoreErrorContext = {}) {
     super('ERR_STORE_PATH_IN_USE', message, context)
+  }
+}
+
+/**
+ * Another process owns the store's file and did not release it within `lockTimeout`; `holder`
+ * says who (pid, host, since), when its lock file says.
+ */
+export class StoreLockedError extends StoreError {
+  /** The owner when the wait ended, as its lock file says; undefined when it says nothing readable. */
+  readonly holder: LockHolder | undefined
+
+  constructor (message: string, context: StoreErrorContext = {}, holder?: LockHolder) {
+    super('ERR_STORE_LOCKED', message, context)
+    this.holder = holder
   }
 }
 
@@ -156,6 +172,7 @@ export const errorCodes = {
   ERR_STORE_DURABILITY_UNKNOWN: StoreDurabilityError,
   ERR_STORE_DATA_CLONE: StoreDataCloneError,
   ERR_STORE_PATH_IN_USE: StorePathInUseError,
+  ERR_STORE_LOCKED: StoreLockedError,
   ERR_STORE_CLOSED: StoreClosedError,
   ERR_STORE_INVALID_OPTION: StoreInvalidOptionError,
   ERR_STORE_INVALID_ARGUMENT: StoreInvalidArgumentError,

@@ -13,6 +13,7 @@ export {
   StoreDurabilityError,
   StoreDataCloneError,
   StorePathInUseError,
+  StoreLockedError,
   StoreClosedError,
   StoreInvalidOptionError,
   StoreInvalidArgumentError,
@@ -26,6 +27,7 @@ export {
 } from './errors.js'
 export { channels, type WriteStartMessage, type WriteEndMessage, type WriteErrorMessage } from './channels.js'
 export type { Logger } from './logger.js'
+export type { LockHolder } from './lock-file.js'
 export type { StoreStats, LastWrite } from './telemetry.js'
 export type { Migrate, VersionOptions } from './versioning.js'
 export type { BaseStoreOptions } from './base-options.js'

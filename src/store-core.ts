@@ -2,7 +2,7 @@ import { rename } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import type { ResolvedBaseOptions } from './base-options.js'
 import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreWriteError } from './errors.js'
-import { takeOwnership } from './ownership.js'
+import { type Ownership, takeOwnership } from './ownership.js'
 import type { WriteResult } from './protocol.js'
 import { type StoreStats, WriteTelemetry } from './telemetry.js'
 import { failureFromRejection, failureFromResult, isPermanent } from './write-outcome.js'
@@ -32,7 +32,7 @@ export type WriteSuccess = Extract<WriteResult, { ok: true }>
 
 /**
  * What every store shares, composed into `Store` and `KeyedStore`: resolved options, ownership of
- * the target (path claim, shutdown registration, exit watch), the write scheduler, telemetry
+ * the target (the file's lock, shutdown registration, exit watch), the write scheduler, telemetry
  * around each write, close and flush, quarantine of undecodable files, and the error context. A
  * store class supplies how a write is performed and loaded, and what close must stop.
  */
@@ -43,7 +43,7 @@ export class StoreCore<P> {
   readonly scheduler: WriteScheduler<P>
   readonly #telemetry: WriteTelemetry
   readonly #stop: (() => Promise<void>) | undefined
-  readonly #release: () => void
+  readonly #ownership: Ownership
   #closed = false
   #closing: Promise<void> | undefined
 
@@ -66,7 +66,7 @@ export class StoreCore<P> {
         hooks.onFailure?.(err)
       }
     }, { maxDelayMs: options.maxDelayMs, retry: options.retry })
-    this.#release = takeOwnership(options, this.#shutdownFlush, this.scheduler)
+    this.#ownership = takeOwnership(options, this.#shutdownFlush, this.scheduler)
   }
 
   /** The name used in logs and errors. */
@@ -104,6 +104,14 @@ export class StoreCore<P> {
     if (this.#closed) throw new StoreClosedError('the store is closed', this.context())
   }
 
+  /**
+   * Resolves once the store owns its file: at once when it does, else after waiting for the
+   * owner (`ERR_STORE_LOCKED` past `lockTimeout`). Call before touching the file outside a write.
+   */
+  async ready (purpose: 'read' | 'write'): Promise<void> {
+    if (!this.#ownership.owned) await this.#ownership.ready(purpose)
+  }
+
   /** Writes `payload` now; resolves once it (or newer data) is durable. */
   async request (payload: P): Promise<void> {
     this.assertOpen()
@@ -131,7 +139,7 @@ export class StoreCore<P> {
       try {
         await this.#stop?.()
       } finally {
-        this.#release()
+        this.#ownership.release()
       }
     }
   }
@@ -159,6 +167,9 @@ export class StoreCore<P> {
   async write (checkMs: number, dispatch: () => DispatchedWrite): Promise<{ readonly result: WriteSuccess, readonly mainMs: number | undefined }> {
     this.#telemetry.started()
     const start = performance.now()
+    // Nothing writes the file before the store owns it; once it does, this is one check. A wait
+    // for another owner counts in this write's time, and its failure is this write's failure.
+    if (!this.#ownership.owned) await this.#ownership.ready('write')
     let dispatched: DispatchedWrite
     let result: WriteResult
     try {
@@ -179,6 +190,7 @@ export class StoreCore<P> {
    * each went (the log field is its key in `files`), and runs `load` again, which then finds none.
    */
   async loadOrQuarantine<R> (load: () => Promise<R>, files: Readonly<Record<string, string>>): Promise<R> {
+    await this.ready('read')
     try {
       return await load()
     } catch (err) {

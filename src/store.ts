@@ -173,6 +173,7 @@ export class Store<T = unknown> {
     this.#core.assertOpen()
     await this.#core.scheduler.discard()
     this.#lastHash = undefined
+    await this.#core.ready('write')
     try {
       await unlink(this.path)
     } catch (err) {

@@ -56,12 +56,16 @@ test('a read-only file system (EROFS): ERR_STORE_WRITE, previous file intact and
   const path = join(where, 'state.json')
   const store = new Store<{ v: number }>({ path, shutdownRegister: fakeRegister().register, pool })
   await store.save({ v: 1 })
-  const remount = spawnSync('mount', ['-o', 'remount,ro', where], { encoding: 'utf8' })
+  // The store holds its lock file open for writing, so the file system cannot be remounted
+  // read-only under it: a read-only bind mount stacked on the directory gives the same EROFS.
+  const bind = spawnSync('mount', ['--bind', where, where], { encoding: 'utf8' })
+  assert.equal(bind.status, 0, bind.stderr)
+  const remount = spawnSync('mount', ['-o', 'remount,ro,bind', where], { encoding: 'utf8' })
   assert.equal(remount.status, 0, remount.stderr)
   await expectWriteFailure(store.save({ v: 2 }), 'EROFS', /read-only/)
   assert.deepEqual(await store.load(), { v: 1 })
   assert.deepEqual(tempsIn(where), [])
-  spawnSync('mount', ['-o', 'remount,rw', where])
+  spawnSync('umount', [where]) // the read-only bind mount
   await store.close() // the kept value is written now that the file system is writable again
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { v: 2 })
 })

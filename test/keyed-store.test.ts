@@ -344,10 +344,11 @@ test('a failed write keeps the changes, and the next save writes them', async ()
   const path = join(parent, 'k.json')
   const store = open<number>(path)
   await store.load()
+  const { rmSync } = await import('node:fs')
+  rmSync(parent, { recursive: true }) // load() created it, for the store's lock file
   writeFileSync(parent, '') // the directory the file needs is a file now
   store.set('a', 1)
   await assert.rejects(store.saveNow(), { code: 'ERR_STORE_WRITE' })
-  const { rmSync } = await import('node:fs')
   rmSync(parent)
   store.set('b', 2)
   await store.saveNow()

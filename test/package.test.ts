@@ -20,9 +20,9 @@ function pack (cwd: string, dir: string): { filename: string, shipped: string[] 
   return { filename: join(dir, result.filename), shipped: result.files.map((f) => f.path) }
 }
 
-test('the store package depends on piscina, fast-json-stringify, signal-exit and ajv (validation on load) only; the bench tools are its own package', () => {
+test('the store package depends on piscina, fast-json-stringify, signal-exit, fs-native-extensions and ajv (validation on load) only; the bench tools are its own package', () => {
   const store = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, bin?: unknown }
-  assert.deepEqual(Object.keys(store.dependencies).sort(), ['ajv', 'ajv-formats', 'fast-json-stringify', 'piscina', 'signal-exit'])
+  assert.deepEqual(Object.keys(store.dependencies).sort(), ['ajv', 'ajv-formats', 'fast-json-stringify', 'fs-native-extensions', 'piscina', 'signal-exit'])
   assert.equal(store.bin, undefined)
   const bench = JSON.parse(readFileSync(join(root, 'bench', 'package.json'), 'utf8')) as { dependencies: Record<string, string>, peerDependencies: Record<string, string> }
   assert.deepEqual(Object.keys(bench.dependencies).sort(), ['tinybench', 'write-file-atomic'])

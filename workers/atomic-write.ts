@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs'
-import { basename, dirname, join, relative, sep } from 'node:path'
+import { closeSync, constants, fchmodSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { makeDirectory } from '../src/make-directory.js'
 import type { Durability } from '../src/protocol.js'
+
+export { directoryModeFor } from '../src/make-directory.js'
 
 // Synchronous on purpose: this runs inside a worker, the thread that is meant to block. Async fs
 // calls would queue on libuv's four-thread pool, which the main thread needs for its own I/O.
@@ -36,39 +39,6 @@ export function isTempNameFor (target: string, name: string): boolean {
   const prefix = `.${tempBaseFor(target)}.`
   if (!name.startsWith(prefix) || !name.endsWith('.tmp')) return false
   return /^[0-9a-f]{16}$/.test(name.slice(prefix.length, -'.tmp'.length))
-}
-
-/** The mode for created parent directories: the file's mode plus search (x) wherever it grants read. */
-export function directoryModeFor (fileMode: number): number {
-  return fileMode | ((fileMode & 0o444) >> 2)
-}
-
-const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
-
-/**
- * Creates `dir` and its missing parents with exactly {@link directoryModeFor} `fileMode`, whatever
- * the umask: mkdir applies the umask (0o770 became 0o750 under umask 022), so each directory this
- * call created is then given its mode with fchmod. Opened with O_NOFOLLOW, so a symlink put in
- * place of a new directory is not followed; directories that existed are left as they are.
- */
-function makeDirectory (dir: string, fileMode: number): void {
-  const mode = directoryModeFor(fileMode)
-  // mkdir with `mode` is never wider than `mode`: the directories are at most narrower until fixed.
-  const first = mkdirSync(dir, { recursive: true, mode })
-  if (first === undefined) return
-  let created = first
-  const below = relative(first, dir).split(sep).filter((part) => part.length > 0)
-  for (let i = 0; ; i++) {
-    const fd = openSync(created, DIRECTORY_FLAGS)
-    try {
-      fchmodSync(fd, mode)
-    } finally {
-      closeSync(fd)
-    }
-    const next = below[i]
-    if (next === undefined) return
-    created = join(created, next)
-  }
 }
 
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
