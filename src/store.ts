@@ -69,7 +69,11 @@ export class Store<T = unknown> {
     this.#skipUnchanged = skipUnchanged
     this.#core = new StoreCore<Payload<T>>(base, {
       perform: async (payload) => { await this.#write(payload) },
-      onFailure: () => { this.#lastHash = undefined },
+      onFailure: (err) => {
+        this.#lastHash = undefined
+        // A refused write means another owner took over: every later write is refused at once.
+        if (err instanceof StoreFencedError) this.#core.lease?.fenced()
+      },
       kept: 'data'
     })
   }
@@ -214,14 +218,7 @@ export class Store<T = unknown> {
       previousHash: this.#skipUnchanged ? this.#lastHash : undefined,
       hashOutput: this.#skipUnchanged
     }
-    let written: Awaited<ReturnType<StoreCore<Payload<T>>['write']>>
-    try {
-      written = await this.#core.write(checkMs, () => this.#pool[kDispatch](task, handoff.transfer))
-    } catch (err) {
-      if (err instanceof StoreFencedError) lease?.fenced()
-      throw err
-    }
-    const { result, mainMs } = written
+    const { result, mainMs } = await this.#core.write(checkMs, () => this.#pool[kDispatch](task, handoff.transfer))
     this.#lastHash = result.hash
     // Small values only cross the threshold when the CPU is contended: that is noise, not advice.
     if (mainMs !== undefined && mainMs >= this.#handoffWarnMs && result.bytes >= HANDOFF_WARN_MIN_BYTES && !this.#warnedHandoff) {
