@@ -4,6 +4,7 @@ import { StoreInvalidOptionError } from './errors.js'
 import { type Logger, stderrLogger } from './logger.js'
 import type { Durability } from './protocol.js'
 import type { ShutdownRegister } from './shutdown.js'
+import { isPostgresTarget, type PostgresTarget } from './postgres.js'
 
 /** Options every store takes. */
 export interface BaseStoreOptions<T> {
@@ -49,6 +50,12 @@ export interface BaseStoreOptions<T> {
    * rolling deploy just works. @defaultValue 30000
    */
   readonly lockTimeout?: number
+  /**
+   * Where the data goes: the local file at `path` (the default), or PostgreSQL, from
+   * `postgres({ connectionString })`: rows keyed by the store's `name`, written from the worker
+   * under a lease. @defaultValue the file at `path`
+   */
+  readonly target?: PostgresTarget
 }
 
 /** {@link BaseStoreOptions} with defaults applied. */
@@ -64,6 +71,8 @@ export interface ResolvedBaseOptions<T> {
   readonly retry: { readonly initialMs: number, readonly maxMs: number } | false
   readonly onCorrupt: 'throw' | 'quarantine'
   readonly lockTimeoutMs: number
+  /** A PostgreSQL target, or undefined for the file at `path`. */
+  readonly target: PostgresTarget | undefined
 }
 
 /** Which store an option error belongs to, as far as its options say. */
@@ -79,7 +88,7 @@ export function invalid (owner: OptionOwner, option: string, message: string, va
 }
 
 /** The options every store takes; a store class lists its own on top. */
-const BASE_OPTIONS = ['path', 'shutdownRegister', 'codec', 'name', 'mode', 'logger', 'durability', 'maxDelay', 'retry', 'onCorrupt', 'lockTimeout'] as const
+const BASE_OPTIONS = ['path', 'shutdownRegister', 'codec', 'name', 'mode', 'logger', 'durability', 'maxDelay', 'retry', 'onCorrupt', 'lockTimeout', 'target'] as const
 
 /** Which store class is being built, and the options it accepts beyond the base ones. */
 export interface StoreKind {
@@ -115,7 +124,11 @@ export function resolveBaseOptions<T> (options: BaseStoreOptions<T>, store: Stor
   if (typeof maxDelay !== 'number' || Number.isNaN(maxDelay) || maxDelay < 0) invalid(owner, 'maxDelay', 'must be a number of milliseconds >= 0', maxDelay)
   if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') invalid(owner, 'onCorrupt', "must be 'throw' or 'quarantine'", onCorrupt)
   if (typeof lockTimeout !== 'number' || Number.isNaN(lockTimeout) || lockTimeout < 0) invalid(owner, 'lockTimeout', 'must be a number of milliseconds >= 0 (Infinity waits for ever)', lockTimeout)
+  const { target } = options
+  if (target !== undefined && !isPostgresTarget(target)) invalid(owner, 'target', 'must come from postgres({ ... }) or be left out for the file at path', target)
+  if (target !== undefined && onCorrupt === 'quarantine') invalid(owner, 'onCorrupt', "cannot be 'quarantine' with a PostgreSQL target (there is no file to move aside)", onCorrupt)
   return {
+    target,
     path: resolved,
     name: name ?? resolved,
     codec: codec ?? codecs.json<T>(),

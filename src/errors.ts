@@ -163,6 +163,17 @@ export class StoreFlushError extends StoreError {
   }
 }
 
+/**
+ * A PostgreSQL target's lease belongs to another owner: taking it ran out of `lockTimeout`, or
+ * this owner was taken over (its fencing token is stale), so its write was refused and the newer
+ * owner's data is untouched.
+ */
+export class StoreFencedError extends StoreError {
+  constructor (message: string, context: StoreErrorContext = {}) {
+    super('ERR_STORE_FENCED', message, context)
+  }
+}
+
 /** Every error class with its code, for documentation checks and exhaustive handling. */
 export const errorCodes = {
   ERR_STORE_DECODE: StoreDecodeError,
@@ -179,7 +190,8 @@ export const errorCodes = {
   ERR_STORE_STATE: StoreStateError,
   ERR_STORE_VERSION: StoreVersionError,
   ERR_STORE_FLUSH_TIMEOUT: StoreFlushTimeoutError,
-  ERR_STORE_FLUSH: StoreFlushError
+  ERR_STORE_FLUSH: StoreFlushError,
+  ERR_STORE_FENCED: StoreFencedError
 } as const
 
 /** A code listed in {@link errorCodes}. */

@@ -1,6 +1,7 @@
 export { Store, type StoreOptions } from './store.js'
 export { KeyedStore, type KeyedStoreOptions, type JournalOptions } from './keyed-store.js'
 export { ShutdownRegistry, type ShutdownFlush, type ShutdownFlushInfo, type ShutdownRegister, type SignalHandlerOptions, type FlushOptions, type FlushReport } from './shutdown.js'
+export { postgres, type PostgresTarget, type PostgresTargetOptions } from './postgres.js'
 export { WriterPool, type WriterPoolOptions } from './pool.js'
 export { codecs, type Codec, type JsonCodecOptions, type SchemaCodecOptions, type ModuleCodecExports, type GzipCodecOptions, type BrotliCodecOptions, type EncryptedCodecOptions, type EncryptionKey } from './codecs.js'
 export type { StandardSchemaV1, StandardSchemaIssue, StandardSchemaResult } from './validation.js'
@@ -21,6 +22,7 @@ export {
   StoreVersionError,
   StoreFlushTimeoutError,
   StoreFlushError,
+  StoreFencedError,
   errorCodes,
   type StoreErrorCode,
   type StoreErrorContext

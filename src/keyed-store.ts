@@ -77,6 +77,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   constructor (options: KeyedStoreOptions<V>) {
     const base = resolveBaseOptions(options, { kind: 'KeyedStore', options: KEYED_OPTIONS })
+    if (base.target !== undefined) invalid(base, 'target', 'is not supported by KeyedStore yet (only Store writes to PostgreSQL)', base.target.describe)
     const { delayMs, journal, writeTimeout, resourceLimits } = options
     if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid(base, 'delayMs', 'must be a finite number >= 0', delayMs)
     if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid(base, 'writeTimeout', 'must be an integer >= 0', writeTimeout)

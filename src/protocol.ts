@@ -69,8 +69,53 @@ interface FileTarget {
   readonly durability: Durability
 }
 
+/**
+ * How a thread reaches PostgreSQL, as plain data (a pool object cannot cross to a worker): each
+ * thread keeps its own bounded pool for it.
+ */
+export interface PostgresConnection {
+  readonly connectionString?: string | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly user?: string | undefined
+  readonly password?: string | undefined
+  /** Server-side limit on one statement, in milliseconds; 0: none. */
+  readonly statementTimeout: number
+  /** Milliseconds to wait for a connection. */
+  readonly connectTimeout: number
+  /** Most connections one thread opens to this server. */
+  readonly poolSize: number
+}
+
+/**
+ * A store's row in PostgreSQL, written only while `generation` is still the lease's fencing token
+ * (checked in the write's WHERE), and acknowledged after COMMIT.
+ */
+interface PostgresTarget {
+  readonly kind: 'postgres'
+  readonly connection: PostgresConnection
+  /** The quoted, schema-qualified tables: one row per Store, one lease per store. */
+  readonly tables: PostgresTables
+  /** The store's key: its row's (or its entries') `name`. */
+  readonly key: string
+  /** The fencing token this owner holds, as a decimal string (a bigint). */
+  readonly generation: string
+  /** The data's version, when the store is versioned (for queries; the bytes carry it too). */
+  readonly version: number | null
+  readonly minorVersion: number | null
+  /** Host, port and database, for messages; never the password. */
+  readonly describe: string
+}
+
+/** The quoted, schema-qualified names of the tables a PostgreSQL target uses. */
+export interface PostgresTables {
+  readonly rows: string
+  readonly leases: string
+}
+
 /** Every target a worker can write to. */
-export type WriteTarget = FileTarget
+export type WriteTarget = FileTarget | PostgresTarget
 
 /** One write, as the worker receives it. */
 export interface WriteTask {
@@ -87,7 +132,7 @@ export interface WriteTask {
 }
 
 /** Which step of a write failed; decides the error class on the main side. */
-type FailureStage = 'encode' | 'write' | 'dirsync'
+type FailureStage = 'encode' | 'write' | 'dirsync' | 'fenced'
 
 /** An error flattened to data: a structured clone drops an error's class and its `code`. */
 export interface SerializedError {
@@ -132,7 +177,7 @@ export interface JournalSettings {
 
 /** What a keyed writer is started with (its `workerData`): one file, for the worker's whole life. */
 export interface KeyedWorkerConfig {
-  readonly target: WriteTarget
+  readonly target: Extract<WriteTarget, { kind: 'file' }>
   readonly codec: CodecSpec
   readonly journal: JournalSettings | undefined
 }

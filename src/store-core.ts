@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import type { ResolvedBaseOptions } from './base-options.js'
 import { type StoreErrorContext, StoreClosedError, StoreDecodeError, StoreReadError, StoreWriteError } from './errors.js'
 import { type Ownership, takeOwnership } from './ownership.js'
+import { PostgresLease } from './postgres-lease.js'
 import type { WriteResult } from './protocol.js'
 import { type StoreStats, WriteTelemetry } from './telemetry.js'
 import { failureFromRejection, failureFromResult, isPermanent } from './write-outcome.js'
@@ -41,6 +42,8 @@ export class StoreCore<P> {
   readonly options: ResolvedBaseOptions<unknown>
   /** Single flight, coalescing, the debounced deadline and retries. */
   readonly scheduler: WriteScheduler<P>
+  /** The lease on the store's PostgreSQL rows, when its target is PostgreSQL; taken on first use. */
+  readonly lease: PostgresLease | undefined
   readonly #telemetry: WriteTelemetry
   readonly #stop: (() => Promise<void>) | undefined
   readonly #ownership: Ownership
@@ -67,6 +70,8 @@ export class StoreCore<P> {
       }
     }, { maxDelayMs: options.maxDelayMs, retry: options.retry })
     this.#ownership = takeOwnership(options, this.#shutdownFlush, this.scheduler)
+    // PostgreSQL target: ownership across processes is a lease (src/postgres-lease.ts), released in #close.
+    this.lease = options.target === undefined ? undefined : new PostgresLease(options.target, { key: options.name, logger: options.logger, context: (cause) => this.context(cause) })
   }
 
   /** The name used in logs and errors. */
@@ -140,6 +145,7 @@ export class StoreCore<P> {
         await this.#stop?.()
       } finally {
         this.#ownership.release()
+        await this.lease?.release()
       }
     }
   }

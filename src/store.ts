@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { type BaseStoreOptions, invalid, resolveBaseOptions } from './base-options.js'
 import { bindStore } from './codec-frames.js'
 import { decode } from './codecs.js'
-import { StoreDecodeError, StoreEncodeError, StoreInvalidArgumentError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
+import { StoreDecodeError, StoreError, StoreFencedError, StoreEncodeError, StoreInvalidArgumentError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import { handOff } from './handoff.js'
 import { defaultPool, WriterPool } from './pool.js'
 import { kDispatch } from './symbols.js'
@@ -69,7 +69,11 @@ export class Store<T = unknown> {
     this.#skipUnchanged = skipUnchanged
     this.#core = new StoreCore<Payload<T>>(base, {
       perform: async (payload) => { await this.#write(payload) },
-      onFailure: () => { this.#lastHash = undefined },
+      onFailure: (err) => {
+        this.#lastHash = undefined
+        // A refused write means another owner took over: every later write is refused at once.
+        if (err instanceof StoreFencedError) this.#core.lease?.fenced()
+      },
       kept: 'data'
     })
   }
@@ -105,10 +109,18 @@ export class Store<T = unknown> {
 
   async #load (): Promise<T | undefined> {
     const spec = this.#spec
-    let bytes: Buffer
+    let bytes: Uint8Array
     try {
-      bytes = await readFile(this.path)
+      const lease = this.#core.lease
+      if (lease !== undefined) {
+        const row = await lease.readRow()
+        if (row === undefined) return undefined
+        bytes = row
+      } else {
+        bytes = await readFile(this.path)
+      }
     } catch (err) {
+      if (err instanceof StoreError) throw err
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw new StoreReadError(`could not read the file: ${(err as Error).message}`, this.#core.context(err))
     }
@@ -174,6 +186,7 @@ export class Store<T = unknown> {
     await this.#core.scheduler.discard()
     this.#lastHash = undefined
     await this.#core.ready('write')
+    if (this.#core.lease !== undefined) return await this.#core.lease.deleteRow()
     try {
       await unlink(this.path)
     } catch (err) {
@@ -195,9 +208,11 @@ export class Store<T = unknown> {
     // written, however long the task then waits for a starting or busy worker.
     const handoff = handOff(this.#spec, data, value, this.#core.context())
     const checkMs = performance.now() - checkStart
-    const { options } = this.#core
+    const { options, lease } = this.#core
     const task: WriteTask = {
-      target: { kind: 'file', path: options.path, mode: options.mode, durability: options.durability },
+      target: lease === undefined
+        ? { kind: 'file', path: options.path, mode: options.mode, durability: options.durability }
+        : await lease.writeTarget(versioning?.version ?? null, versioning?.minorVersion ?? null),
       codec: this.#spec,
       value: handoff.value,
       form: handoff.form,

@@ -5,6 +5,7 @@ import {
   StoreDataCloneError,
   StoreDurabilityError,
   StoreEncodeError,
+  StoreFencedError,
   StoreWriteError
 } from './errors.js'
 import type { SerializedError, WriteResult } from './protocol.js'
@@ -68,6 +69,8 @@ export function failureFromResult (result: Extract<WriteResult, { ok: false }>, 
     case 'encode': return markPermanent(new StoreEncodeError(message, withCause))
     case 'write': return new StoreWriteError(message, withCause)
     case 'dirsync': return new StoreDurabilityError(message, withCause)
+    // Permanent: writing again with the same stale token would be refused the same way.
+    case 'fenced': return markPermanent(new StoreFencedError(message, withCause))
     default: throw new Error(`unknown failure stage ${JSON.stringify((result as { stage: unknown }).stage)}: this should not happen`)
   }
 }

@@ -5,6 +5,7 @@ import type { WriteResult, WriteTarget, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
 import { wrapBytes } from '../src/codec-frames.js'
 import { encodeBase, encoded } from './encoders.js'
+import { FencedWrite, writeRow } from './postgres-write.js'
 import { serializeError as serialize } from './serialize-error.js'
 
 // Piscina's worker entry: one write per call. Failures are answered as data, not thrown, because a
@@ -33,9 +34,10 @@ async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
 }
 
 /** Writes encoded bytes to a target; throws what the target's write throws. */
-function writeTo (target: WriteTarget, data: string | Uint8Array): void {
+async function writeTo (target: WriteTarget, data: string | Uint8Array): Promise<void> {
   switch (target.kind) {
     case 'file': atomicWriteSync(target.path, data, target.mode, target.durability); break
+    case 'postgres': await writeRow(target, data); break
     default: throw new Error(`unknown write target ${JSON.stringify((target as { kind: unknown }).kind)}: this should not happen`)
   }
 }
@@ -65,8 +67,10 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   const encoded = performance.now()
   const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
   try {
-    writeTo(task.target, data)
+    await writeTo(task.target, data)
   } catch (err) {
+    if (err instanceof FencedWrite) return { data: undefined, result: { ok: false, stage: 'fenced', message: 'the write was fenced', cause: serialize(err) } }
+    if (task.target.kind === 'postgres') return { data: undefined, result: { ok: false, stage: 'write', message: `the write to ${task.target.describe} failed (nothing was committed, or the outcome is unknown: the next write rewrites the row)`, cause: serialize(err) } }
     if (err instanceof DirectorySyncError) {
       return { data, result: { ok: false, stage: 'dirsync', message: 'the file was renamed into place, but the directory fsync failed: durability unknown', cause: serialize(err.original) } }
     }

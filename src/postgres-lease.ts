@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Pool } from 'pg'
+import { type StoreErrorContext, StoreFencedError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
+import type { Logger } from './logger.js'
+import type { PostgresTarget } from './postgres.js'
+import {
+  acquireLeaseSql, createSchemaSql, deleteRowSql, leaseHolderSql, markSchemaSql, parseSchemaComment,
+  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaVersionSql
+} from './postgres-sql.js'
+import type { PostgresConnection, WriteTarget } from './protocol.js'
+import { markPermanent } from './write-outcome.js'
+
+// The main thread's side of a PostgreSQL target: the schema, the lease (take, renew, hand over)
+// and reads. It only waits on the network; encoding and writing stay on the worker.
+
+/** The main thread's pools, one per server, shared by its stores and ended when the last closes. */
+const pools = new Map<string, { pool: Promise<Pool>, users: number }>()
+
+function openPool (connection: PostgresConnection): { readonly pool: Promise<Pool>, readonly done: () => void } {
+  const key = JSON.stringify(connection)
+  let entry = pools.get(key)
+  if (entry === undefined) {
+    const pool = import('pg').then(({ default: pg }) => {
+      const created = new pg.Pool({
+        connectionString: connection.connectionString,
+        host: connection.host,
+        port: connection.port,
+        database: connection.database,
+        user: connection.user,
+        password: connection.password,
+        max: connection.poolSize,
+        connectionTimeoutMillis: connection.connectTimeout,
+        statement_timeout: connection.statementTimeout === 0 ? undefined : connection.statementTimeout,
+        idleTimeoutMillis: 10_000,
+        allowExitOnIdle: true
+      })
+      // A dropped idle connection is removed by the pool; unheard, its 'error' would crash the process.
+      created.on('error', () => {})
+      return created
+    }, (err: unknown) => {
+      throw new Error(`a PostgreSQL target needs the pg package: npm install pg (${(err as Error).message})`, { cause: err })
+    })
+    entry = { pool, users: 0 }
+    pools.set(key, entry)
+  }
+  const used = entry
+  used.users++
+  let done = false
+  return {
+    pool: used.pool,
+    done: () => {
+      if (done) return
+      done = true
+      if (--used.users > 0) return
+      pools.delete(key)
+      used.pool.then(async (pool) => { await pool.end() }).catch(() => {})
+    }
+  }
+}
+
+/** Schemas already checked by this process, per server and table. */
+const checkedSchemas = new Map<string, Promise<void>>()
+
+async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> {
+  const key = JSON.stringify([target.connection, target.tables])
+  let checked = checkedSchemas.get(key)
+  if (checked === undefined) {
+    checked = (async () => {
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offload-store:${target.tables.rows}`])
+        for (const sql of createSchemaSql(target.schema, target.tables)) await client.query(sql)
+        const { rows } = await client.query<{ comment: unknown }>(schemaVersionSql(), [target.tables.rows])
+        const version = parseSchemaComment(rows[0]?.comment)
+        if (version !== undefined && version > SCHEMA_VERSION) {
+          throw new StoreVersionError(`the table ${target.tables.rows} has the layout of offload-store schema ${version}, newer than this code's ${SCHEMA_VERSION}; refusing to use it`)
+        }
+        if (version === undefined) await client.query(markSchemaSql(target.tables))
+        await client.query('COMMIT')
+        client.release()
+      } catch (err) {
+        client.release(true)
+        throw err
+      }
+    })()
+    checkedSchemas.set(key, checked)
+    checked.catch(() => { checkedSchemas.delete(key) })
+  }
+  await checked
+}
+
+/** What a lease needs to know about its store. */
+export interface LeaseOwner {
+  /** The store's key in the tables: its name. */
+  readonly key: string
+  readonly logger: Logger
+  /** Names the store in an error. */
+  readonly context: (cause?: unknown) => StoreErrorContext
+}
+
+/**
+ * One store's lease on its PostgreSQL rows: taken on first use (waiting up to `lockTimeout` for
+ * another owner to release or expire), renewed every third of `leaseMs`, released on close so the
+ * next owner takes over at once. Its generation is the fencing token every write carries.
+ */
+export class PostgresLease {
+  readonly #target: PostgresTarget
+  readonly #owner: LeaseOwner
+  readonly #id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  readonly #pool: { readonly pool: Promise<Pool>, readonly done: () => void }
+  #generation: Promise<string> | undefined
+  #held: string | undefined
+  #lost: StoreFencedError | undefined
+  #renewal: NodeJS.Timeout | undefined
+  #released = false
+
+  constructor (target: PostgresTarget, owner: LeaseOwner) {
+    this.#target = target
+    this.#owner = owner
+    this.#pool = openPool(target.connection)
+  }
+
+  /** This owner's id in the lease table: host, pid and a random part. */
+  get id (): string {
+    return this.#id
+  }
+
+  /** Resolves with the fencing token, taking the lease first if needed; rejects `ERR_STORE_FENCED` once taken over. */
+  async generation (): Promise<string> {
+    if (this.#lost !== undefined) throw this.#lost
+    this.#generation ??= this.#acquire()
+    try {
+      return await this.#generation
+    } catch (err) {
+      // A failure to reach the server is retried by the next call; a refusal is not cached either.
+      this.#generation = undefined
+      throw err
+    }
+  }
+
+  /** The write target for a store's worker, carrying the current fencing token. */
+  async writeTarget (version: number | null, minorVersion: number | null): Promise<WriteTarget> {
+    let generation: string
+    try {
+      generation = await this.generation()
+    } catch (err) {
+      if (err instanceof StoreFencedError) throw err
+      throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
+    }
+    return {
+      kind: 'postgres',
+      connection: this.#target.connection,
+      tables: this.#target.tables,
+      key: this.#owner.key,
+      generation,
+      version,
+      minorVersion,
+      describe: this.#target.describe
+    }
+  }
+
+  async #acquire (): Promise<string> {
+    const pool = await this.#pool.pool
+    await ensureSchema(pool, this.#target)
+    const deadline = Date.now() + this.#target.lockTimeout
+    const pause = Math.max(20, Math.min(250, Math.floor(this.#target.leaseMs / 4)))
+    for (;;) {
+      const { rows } = await pool.query<{ generation: string }>(acquireLeaseSql(this.#target.tables), [this.#owner.key, this.#id, this.#target.leaseMs])
+      const generation = rows[0]?.generation
+      if (generation !== undefined) {
+        this.#held = generation
+        this.#scheduleRenewal()
+        return generation
+      }
+      if (Date.now() >= deadline) {
+        const holder = await pool.query<{ owner: string, generation: string, live: boolean }>(leaseHolderSql(this.#target.tables), [this.#owner.key])
+        const row = holder.rows[0]
+        throw new StoreFencedError(`${row?.owner ?? 'another owner'} holds the lease (generation ${row?.generation ?? '?'}) and did not release it within lockTimeout (${this.#target.lockTimeout} ms)`, this.#owner.context())
+      }
+      await sleep(pause)
+    }
+  }
+
+  #scheduleRenewal (): void {
+    this.#renewal = setTimeout(() => { this.#renew().catch(() => {}) }, Math.floor(this.#target.leaseMs / 3))
+    this.#renewal.unref()
+  }
+
+  async #renew (): Promise<void> {
+    const held = this.#held
+    if (held === undefined || this.#released) return
+    try {
+      const pool = await this.#pool.pool
+      const { rowCount } = await pool.query(renewLeaseSql(this.#target.tables), [this.#owner.key, held, this.#target.leaseMs])
+      if (rowCount !== 1) {
+        this.#lose(held)
+        return
+      }
+    } catch (err) {
+      // The lease may still run out: writes stay valid until another owner takes it (they carry
+      // the generation, not the expiry), and are fenced after.
+      this.#owner.logger.warn({ store: this.#owner.key, err }, `renewing the lease on ${this.#target.describe} failed; retrying`)
+    }
+    if (!this.#released && this.#held === held) this.#scheduleRenewal()
+  }
+
+  /** Records that a write was fenced: the lease is gone, and every later write is refused at once. */
+  fenced (): void {
+    if (this.#held !== undefined) this.#lose(this.#held)
+  }
+
+  #lose (held: string): void {
+    this.#held = undefined
+    this.#lost = markPermanent(new StoreFencedError(`another owner took the lease over after generation ${held}; this store no longer writes (its later changes are refused, the new owner's data is untouched)`, this.#owner.context()))
+    this.#owner.logger.error({ store: this.#owner.key, generation: held }, 'the lease was taken over by another owner; this store is fenced')
+  }
+
+  /** Reads the Store row's bytes (undefined: no row), after taking the lease so no other owner writes meanwhile. */
+  async readRow (): Promise<Uint8Array | undefined> {
+    return await this.#read(async (pool) => {
+      const { rows } = await pool.query<{ data: Buffer }>(readRowSql(this.#target.tables), [this.#owner.key])
+      return rows[0]?.data
+    })
+  }
+
+  async #read<R> (read: (pool: Pool) => Promise<R>): Promise<R> {
+    try {
+      await this.generation()
+      return await read(await this.#pool.pool)
+    } catch (err) {
+      if (err instanceof StoreFencedError || err instanceof StoreVersionError) throw err
+      throw new StoreReadError(`could not read from ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
+    }
+  }
+
+  /** Deletes the Store row under the fence. */
+  async deleteRow (): Promise<void> {
+    const generation = await this.writeTarget(null, null).then((t) => t.kind === 'postgres' ? t.generation : '')
+    let rowCount: number | null
+    try {
+      rowCount = (await (await this.#pool.pool).query(deleteRowSql(this.#target.tables), [this.#owner.key, generation])).rowCount
+    } catch (err) {
+      throw new StoreWriteError(`could not delete the row from ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
+    }
+    if (rowCount !== 1) throw new StoreFencedError('another owner took the lease over; the row was not deleted', this.#owner.context())
+  }
+
+  /** Ends the lease (so the next owner takes over at once) and the renewal; idempotent, never throws. */
+  async release (): Promise<void> {
+    if (this.#released) return
+    this.#released = true
+    clearTimeout(this.#renewal)
+    const held = this.#held
+    this.#held = undefined
+    try {
+      if (held !== undefined) await (await this.#pool.pool).query(releaseLeaseSql(this.#target.tables), [this.#owner.key, held])
+    } catch (err) {
+      this.#owner.logger.warn({ store: this.#owner.key, err }, `releasing the lease on ${this.#target.describe} failed; the next owner waits for it to expire`)
+    } finally {
+      this.#pool.done()
+    }
+  }
+}
