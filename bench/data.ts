@@ -1,5 +1,6 @@
 // Deterministic, realistic state: an array of device-like records, sized by serialized bytes.
 // Seeded so every run (and every mode within a run) encodes exactly the same data.
+import { seededRandom } from './seeded-random.js'
 
 /** One record of the generated state, shaped like a typical entity registry entry. */
 export interface BenchRecord {
@@ -53,18 +54,6 @@ export const benchStateSchema = {
   }
 } as const
 
-/** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const AREAS = ['kitchen', 'living room', 'bedroom', 'garage', 'garden', 'office', 'hallway', 'attic']
 const UNITS = ['°C', '%', 'W', 'kWh', 'lx', 'ppm']
 const WORDS = ['sensor', 'light', 'switch', 'climate', 'cover', 'lock', 'fan', 'media', 'battery', 'motion']
@@ -91,7 +80,7 @@ function makeRecord (rand: () => number, index: number): BenchRecord {
 
 /** Builds a state whose `JSON.stringify` is about `targetBytes` long (within one record). */
 export function generateState (targetBytes: number, seed = 42): BenchState {
-  const rand = prng(seed)
+  const rand = seededRandom(seed)
   const state: BenchState = { version: 1, revision: 0, records: [] }
   let bytes = JSON.stringify(state).length
   for (let i = 0; bytes < targetBytes; i++) {

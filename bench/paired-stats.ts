@@ -1,17 +1,6 @@
 // The statistics of the CPU verdict: paired ratios, their median, and a seeded percentile bootstrap
 // interval of that median. Seeded so a verdict can be replayed from the figures in the JSON.
-
-/** mulberry32: a small seeded PRNG (Math.random cannot be seeded). */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom } from './seeded-random.js'
 
 /** The median of `values` (mean of the middle two for an even count); NaN when there are none. */
 export function medianOf (values: readonly number[]): number {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Pool } from 'pg'
 import { type StoreErrorContext, StoreFencedError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import type { Logger } from './logger.js'
+import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
 import {
   acquireLeaseSql, createSchemaSql, deleteRowSql, leaseHolderSql, markSchemaSql, parseSchemaComment,
@@ -22,26 +23,7 @@ function openPool (connection: PostgresConnection): { readonly pool: Promise<Poo
   const key = JSON.stringify(connection)
   let entry = pools.get(key)
   if (entry === undefined) {
-    const pool = import('pg').then(({ default: pg }) => {
-      const created = new pg.Pool({
-        connectionString: connection.connectionString,
-        host: connection.host,
-        port: connection.port,
-        database: connection.database,
-        user: connection.user,
-        password: connection.password,
-        max: connection.poolSize,
-        connectionTimeoutMillis: connection.connectTimeout,
-        statement_timeout: connection.statementTimeout === 0 ? undefined : connection.statementTimeout,
-        idleTimeoutMillis: 10_000,
-        allowExitOnIdle: true
-      })
-      // A dropped idle connection is removed by the pool; unheard, its 'error' would crash the process.
-      created.on('error', () => {})
-      return created
-    }, (err: unknown) => {
-      throw new Error(`a PostgreSQL target needs the pg package: npm install pg (${(err as Error).message})`, { cause: err })
-    })
+    const pool = createPool(connection)
     entry = { pool, users: 0 }
     pools.set(key, entry)
   }

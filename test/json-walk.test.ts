@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { tempDir } from './helpers.js'
-import { fixture, lastJson } from './rel-helpers.js'
+import { fixture, lastJson, run } from './rel-helpers.js'
 
 // Every shape here once made save() walk the value forever. Each save runs in a child process that
 // is killed after KILL_MS, so a regression fails the test instead of hanging the suite.
@@ -17,18 +16,10 @@ interface Outcome { readonly ok: boolean, readonly ms: number, readonly code?: s
 async function saveInChild (shape: string, size: number, codec = 'json'): Promise<Outcome> {
   const path = join(dir, `w${n++}.json`)
   const started = performance.now()
-  const result = await new Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture('shape-child.js'), path, shape, String(size), codec], { stdio: ['ignore', 'pipe', 'pipe'], timeout: KILL_MS, killSignal: 'SIGKILL' })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    child.on('error', reject)
-    child.on('close', (code, signal) => { resolve({ code, signal, stdout, stderr }) })
-  })
+  const result = await run(process.execPath, [fixture('shape-child.js'), path, shape, String(size), codec], { killAfterMs: KILL_MS })
   assert.equal(result.signal, null, `save() of ${shape}(${size}) never returned: killed after ${Math.round(performance.now() - started)} ms`)
   assert.equal(result.code, 0, result.stderr)
-  return lastJson<Outcome>({ ...result })
+  return lastJson<Outcome>(result)
 }
 
 test('save() of a 70-node doubly linked list rejects with ERR_STORE_ENCODE naming the cycle, instead of hanging', { timeout: KILL_MS + 10_000 }, async (t) => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { test } from 'node:test'
 import { tempDir } from './helpers.js'
-import { fixture, lastJson } from './rel-helpers.js'
+import { fixture, lastJson, run } from './rel-helpers.js'
 
 // No main-thread step of a save may grow faster than the value. Each shape is timed at n and at 4n
 // in one child process (killed if it hangs): where JSON.stringify can encode the value, the save's
@@ -16,15 +15,7 @@ const KILL_MS = 60_000
 interface Cost { readonly save: [number, number], readonly stringify: [number | null, number | null] }
 
 async function measure (shape: string, n: number): Promise<Cost> {
-  const result = await new Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture('cost-child.js'), dir, shape, String(n)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: KILL_MS, killSignal: 'SIGKILL' })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    child.on('error', reject)
-    child.on('close', (code, signal) => { resolve({ code, signal, stdout, stderr }) })
-  })
+  const result = await run(process.execPath, [fixture('cost-child.js'), dir, shape, String(n)], { killAfterMs: KILL_MS })
   assert.equal(result.signal, null, `saving ${shape} at ${n} and ${4 * n} did not finish within ${KILL_MS} ms`)
   assert.equal(result.code, 0, result.stderr)
   return lastJson<Cost>(result)

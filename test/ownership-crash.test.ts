@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks'
 import { test } from 'node:test'
 import { KeyedStore, Store } from '../src/index.js'
 import { fakeRegister, tempDir } from './helpers.js'
-import { interleaved, logKeys, logPids, type Owner, seeded, startOwner } from './ownership-helpers.js'
+import { interleaved, logKeys, logPids, type Owner, startOwner } from './ownership-helpers.js'
+import { seededRandom } from '../bench/seeded-random.js'
 
 // The owner is killed with SIGKILL at seeded random moments while two or more other processes
 // wait for the file: the kernel drops the dead owner's lock, exactly one waiter takes over, and it
@@ -18,7 +19,7 @@ const seed = Number(process.env['OWNERSHIP_SEED'] ?? Math.floor(Math.random() * 
 
 for (const kind of ['store', 'keyed-journal'] as const) {
   test(`${kind}: SIGKILL of the owner at random points, ${rounds} rounds with 2 waiters: one takes over each time, nothing acknowledged is lost, two owners never write at once`, { timeout: 30_000 + rounds * 5_000 }, async (t) => {
-    const random = seeded(seed)
+    const random = seededRandom(seed)
     t.diagnostic(`seed ${seed} (replay with OWNERSHIP_SEED=${seed})`)
     const path = join(dir, `${kind}.json`)
     const log = join(dir, `${kind}.log`)

@@ -95,15 +95,3 @@ export function interleaved (pids: readonly number[]): number[] {
   }
   return [...bad]
 }
-
-/** A small seeded PRNG (mulberry32), so a failing random schedule can be replayed from its seed. */
-export function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

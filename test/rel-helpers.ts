@@ -27,10 +27,15 @@ export interface ChildResult {
   readonly stderr: string
 }
 
-/** Runs `command` to its end and collects its output. */
-export async function run (command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv, cwd?: string } = {}): Promise<ChildResult> {
+/** Runs `command` to its end (SIGKILLed after `killAfterMs`, when given) and collects its output. */
+export async function run (command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv, cwd?: string, killAfterMs?: number } = {}): Promise<ChildResult> {
   return await new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) })
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.killAfterMs === undefined ? {} : { timeout: options.killAfterMs, killSignal: 'SIGKILL' as const })
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })

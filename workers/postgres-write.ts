@@ -1,4 +1,5 @@
 import type { Pool } from 'pg'
+import { createPool } from '../src/postgres-pool.js'
 import { writeRowSql } from '../src/postgres-sql.js'
 import type { PostgresConnection, WriteTarget } from '../src/protocol.js'
 
@@ -19,25 +20,7 @@ async function poolFor (connection: PostgresConnection): Promise<Pool> {
   const key = JSON.stringify(connection)
   let pool = pools.get(key)
   if (pool === undefined) {
-    pool = import('pg').then(({ default: pg }) => {
-      const created = new pg.Pool({
-        connectionString: connection.connectionString,
-        host: connection.host,
-        port: connection.port,
-        database: connection.database,
-        user: connection.user,
-        password: connection.password,
-        max: connection.poolSize,
-        connectionTimeoutMillis: connection.connectTimeout,
-        statement_timeout: connection.statementTimeout === 0 ? undefined : connection.statementTimeout,
-        idleTimeoutMillis: 10_000,
-        allowExitOnIdle: true
-      })
-      // An idle connection the server drops (a restart) is removed by the pool; without a
-      // listener, its 'error' event would kill this worker.
-      created.on('error', () => {})
-      return created
-    })
+    pool = createPool(connection)
     pools.set(key, pool)
     // A failed import is not cached: installing pg later works without a restart.
     pool.catch(() => { pools.delete(key) })

@@ -1,6 +1,8 @@
 // What the crash-harness children write, so the parent can check a file without trusting the child:
 // version v of store s is { s, v, pad } with a pad whose length and letter follow from (s, v).
 
+export { seededRandom } from '../../bench/seeded-random.js'
+
 /** Deterministic pseudo-random in [0, 1) from two integers. */
 function unit (s: number, v: number): number {
   let h = Math.imul(s + 1, 0x9e3779b1) ^ Math.imul(v + 1, 0x85ebca77)
@@ -26,17 +28,6 @@ export function padLetter (v: number): string {
 /** The value a child saves as version v of store s. */
 export function valueFor (s: number, v: number, bigShare?: number): { s: number, v: number, pad: string } {
   return { s, v, pad: padLetter(v).repeat(padSize(s, v, bigShare)) }
-}
-
-/** mulberry32: a seeded PRNG, so a run's random kill points and save choices can be replayed from its seed. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** The seed of a run: the environment variable `env` when set (to replay a run), else a fresh one. */
