@@ -27,7 +27,7 @@ export interface ThroughputResult {
    * separates its extra steps (mkdir, fchmod) from the cost of the thread hop.
    */
   readonly atomicWriteOpsPerSec: number
-  /** The same rounds with a 1 MB payload, when measured. */
+  /** The same rounds with a 1 MB payload, when measured; its bare loop includes the JSON.stringify every save does. */
   readonly large?: ThroughputPair
   /** 1 KB with `durability: 'none'` against the bare loop without fsync, when measured: the overhead on a disk with instant flushes. */
   readonly noSync?: ThroughputPair
