@@ -195,6 +195,8 @@ async function writeSnapshot (): Promise<WriteResult> {
   } catch (err) {
     return failed('the encoder failed', err, 'encode')
   }
+  // Encoded to UTF-8 once: the fingerprint and the write would each convert a string again.
+  if (typeof data === 'string') data = Buffer.from(data)
   const id = snapshotIdOf(data)
   const encoded = performance.now()
   const journalExists = writer !== undefined || onDisk.kind !== 'absent'
