@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { CpuSettings, CpuVerdictResult } from './cpu-verdict.js'
 import type { RunResult } from './run-result.js'
 import type { LoopLatencyParams } from './scenarios/loop-latency.js'
+import { checkTargetsConfig, type TargetsConfig, targetRows } from './targets.js'
 
 /** The thresholds in `bench/gate.config.json`. Every rule compares figures taken in the same run. */
 export interface GateConfig {
@@ -48,6 +49,8 @@ export interface GateConfig {
     /** Journal-mode p99 loop delay may exceed idle p99 by at most this, ms. */
     readonly journalMaxP99AboveIdleMs: number
   }
+  /** The project's performance targets, each figure of the report beside its limit (advisory in the gate). */
+  readonly targets?: TargetsConfig
   readonly baseline: {
     /** With `--baseline`, a figure may worsen by at most this percentage. */
     readonly maxRegressionPercent: number
@@ -142,6 +145,7 @@ export function readGateConfig (path: string | URL): GateConfig {
     }
     if (typeof cpu.confidence !== 'number' || !(cpu.confidence > 0.5 && cpu.confidence < 1)) throw new TypeError(`gate config cpu.confidence must be a number between 0.5 and 1, got ${String(cpu.confidence)}`)
   }
+  if (config.targets !== undefined) checkTargetsConfig(config.targets)
   if (!Array.isArray(config.loopLatency.appliesTo.encoders)) throw new TypeError('gate config loopLatency.appliesTo.encoders must be an array of encoder names')
   return config
 }
@@ -265,9 +269,26 @@ export function evaluateGate (result: RunResult, config: GateConfig, options: Ga
     ...advisory(loopChecks(result, config, filter), config.loopLatency.advisory === true || options.baselineOnly === true),
     ...advisory(throughputChecks(result, config, options.requireThroughput ?? true), config.throughput.advisory === true || options.baselineOnly === true),
     ...keyedChecks(result, config),
+    ...targetChecks(result, config),
     ...advisory(options.baseline === undefined ? [] : baselineChecks(result, options.baseline, config, filter), config.loopLatency.advisory)
   ]
   return verdictOf(checks.map((check) => check.pass || check.advice !== undefined ? check : { ...check, advice: adviceFor(check) }))
+}
+
+/** The measured targets as advisory checks: reported beside the deciding rules until shown stable. */
+function targetChecks (result: RunResult, config: GateConfig): GateCheck[] {
+  if (config.targets === undefined) return []
+  return targetRows(result, config.targets).flatMap((row) => row.actual === undefined
+    ? []
+    : [{
+        name: `target ${row.section}: ${row.figure}`,
+        pass: row.status === 'pass',
+        advisory: true,
+        actual: row.actual,
+        limit: row.target,
+        detail: `${fmt(row.actual)} against the target ${row.kind === 'max' ? 'at most' : 'at least'} ${row.target}`,
+        advice: 'a project target, not a regression: see docs/benchmarks.md for what the figure measures'
+      }])
 }
 
 const CPU_ADVICE = {

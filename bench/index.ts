@@ -20,6 +20,7 @@ import { runHandoffCost } from './scenarios/handoff-cost.js'
 import { type KeyedLargeResult, runKeyedLarge } from './scenarios/keyed-large.js'
 import { type LoopLatencyResult, runLoopLatency } from './scenarios/loop-latency.js'
 import { runManyStores } from './scenarios/many-stores.js'
+import { runMillion } from './scenarios/million.js'
 import { runThroughput } from './scenarios/throughput.js'
 import { type LoopScenarioSpec, suitePlan } from './suite.js'
 import { withTimeLimit } from './time-limit.js'
@@ -74,7 +75,7 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
   const workDir = mkdtempSync(join(tmpdir(), 'offload-store-bench-'))
   const startedAt = new Date().toISOString()
   const result: { -readonly [K in keyof RunResult]: RunResult[K] } = { schemaVersion: 2, scope, startedAt, finishedAt: startedAt, machine: describeMachine(), loopLatency: [], memory: [] }
-  const steps = (gate ? 1 : 0) + (verdictOnly ? 0 : plan.loopScenarios.length + plan.repeats + 3 + (plan.keyed === undefined ? 0 : 1))
+  const steps = (gate ? 1 : 0) + (verdictOnly ? 0 : plan.loopScenarios.length + plan.repeats + 3 + (plan.keyed === undefined ? 0 : 1) + (plan.million === undefined ? 0 : 1))
   const progress = progressLine(steps)
   try {
     if (gate && cpuSettings !== undefined) {
@@ -108,7 +109,7 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
     if (args['no-chart'] !== true && !verdictOnly) {
       try {
         const { writeChart } = await import('./chart.js')
-        await writeChart(result, `${file}.svg`)
+        await writeChart(result, `${file}.svg`, config.targets)
       } catch (err) {
         console.error(`chart skipped: ${(err as Error).message}`)
       }
@@ -117,10 +118,10 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
   }
   let verdict: GateVerdict | undefined
   if (gate) verdict = evaluateGate(result, config, { ...(baseline === undefined ? {} : { baseline }), cpuOnly: verdictOnly })
-  return emitRun(result, verdict, output)
+  return emitRun(result, verdict, { ...output, targets: config.targets })
 }
 
-async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult, codecCost?: RunResult['codecCost'] }, workDir: string, step: (label: string) => void): Promise<void> {
+async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult, million?: RunResult['million'], codecCost?: RunResult['codecCost'] }, workDir: string, step: (label: string) => void): Promise<void> {
   // Idle workers outlive the gaps between scenarios, so no scenario pays for a thread start.
   const pool = new WriterPool({ idleTimeout: 120_000 })
   const memory: MemoryCheckpoint[] = []
@@ -154,7 +155,7 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
     result.loopLatency = loopLatency
 
     step('throughput: save() against the bare fsync loop')
-    result.throughput = await withTimeLimit('throughput', limitFor(plan.throughput.rounds * plan.throughput.timePerTaskMs * 3), runThroughput({ dir: workDir, pool, ...plan.throughput }))
+    result.throughput = await withTimeLimit('throughput', limitFor(plan.throughput.rounds * plan.throughput.timePerTaskMs * 3), runThroughput({ dir: workDir, pool, ...plan.throughput, extended: plan.million !== undefined }))
     memory.push({ after: 'throughput', ...memorySnapshot() })
 
     step(`many stores: ${plan.manyStores.stores} saving concurrently`)
@@ -162,13 +163,19 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
     memory.push({ after: 'many-stores', ...memorySnapshot() })
 
     step('hand-off cost against JSON.stringify')
-    result.handoff = await withTimeLimit('hand-off cost', limitFor(plan.handoffSizes.length * 2000), runHandoffCost({ dir: workDir, pool, sizes: plan.handoffSizes, timePerTaskMs: 300 }))
+    result.handoff = await withTimeLimit('hand-off cost', limitFor(plan.handoffSizes.length * 2000), runHandoffCost({ dir: workDir, pool, sizes: plan.handoffSizes, timePerTaskMs: 300, everyCodec: plan.million !== undefined }))
     memory.push({ after: 'handoff', ...memorySnapshot() })
 
     if (plan.keyed !== undefined) {
       step(`keyed state of ${sizeLabel(plan.keyed.stateBytes)}: changes only, and the journal`)
       result.keyed = await withTimeLimit('keyed state', limitFor(plan.keyed.durationMs * 3), runKeyedLarge({ dir: workDir, pool, ...plan.keyed }))
       memory.push({ after: 'keyed', ...memorySnapshot() })
+    }
+
+    if (plan.million !== undefined) {
+      step('a million entries: KeyedStore.load() and first save against Store.load() and inline JSON')
+      result.million = await withTimeLimit('million entries', limitFor(plan.million.repeats * 30_000), runMillion({ dir: workDir, ...plan.million }))
+      memory.push({ after: 'million', ...memorySnapshot() })
     }
 
     if (plan.codecSizes !== undefined) {

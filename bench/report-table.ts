@@ -1,5 +1,6 @@
 import { checkStatus, type GateVerdict } from './gate.js'
 import type { RunResult } from './run-result.js'
+import { formatTargets, type TargetsConfig, targetRows } from './targets.js'
 
 function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -17,12 +18,18 @@ export function sizeLabel (bytes: number): string {
   return `${Math.round(bytes / 1000)}KB`
 }
 
-/** The run as terminal tables: loop latency per scenario and mode, then the other scenarios, then the gate. */
-export function formatReport (result: RunResult, verdict?: GateVerdict): string {
+/**
+ * Below this state size a ratio to JSON.stringify compares fixed costs (a call, a post) with a
+ * stringify of microseconds: it says nothing about the hand-off, so the report leaves it out.
+ */
+export const RATIO_MIN_BYTES = 100_000
+
+/** The run as terminal tables: loop latency per scenario and mode, then the other scenarios, the targets, then the gate. */
+export function formatReport (result: RunResult, verdict?: GateVerdict, targets?: TargetsConfig): string {
   const m = result.machine
   const out: string[] = [`offload-store bench (${result.scope}) on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${result.startedAt}`, '']
   if (result.loopLatency.length > 0) {
-    out.push('Loop delay while saving (ms; the idle floor includes the 1 ms sampling resolution). Δp99 = p99 - idle p99.')
+    out.push('Loop delay while saving (ms, lower is better; the idle floor includes the 1 ms sampling resolution). Δp99 = p99 - idle p99; ELU = share of the time the loop was busy.')
     const rows: string[][] = []
     for (const { params, modes } of result.loopLatency) {
       for (const mode of ['idle', 'inline', 'offloaded'] as const) {
@@ -45,17 +52,28 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
   }
   if (result.throughput !== undefined) {
     const t = result.throughput
-    out.push(`Durable writes of ${t.payloadBytes} B, sequential: save() ${t.saveOpsPerSec.toFixed(0)}/s, bare fsync loop ${t.bareOpsPerSec.toFixed(0)}/s, ratio ${t.ratio.toFixed(2)} (rounds: ${t.roundRatios.map((r) => r.toFixed(2)).join(', ')}); the library's atomicWriteSync on the main thread ${t.atomicWriteOpsPerSec.toFixed(0)}/s`, '')
+    out.push(`Durable writes of ${t.payloadBytes} B, sequential (higher is better): save() ${t.saveOpsPerSec.toFixed(0)}/s, bare fsync loop ${t.bareOpsPerSec.toFixed(0)}/s, ratio ${t.ratio.toFixed(2)} (rounds: ${t.roundRatios.map((r) => r.toFixed(2)).join(', ')}); the library's atomicWriteSync on the main thread ${t.atomicWriteOpsPerSec.toFixed(0)}/s`)
+    for (const [label, pair] of [['1 MB', t.large], ["1 KB, durability 'none' against the loop without fsync", t.noSync]] as const) {
+      if (pair !== undefined) out.push(`  ${label}: save() ${pair.saveOpsPerSec.toFixed(0)}/s, bare ${pair.bareOpsPerSec.toFixed(0)}/s, ratio ${pair.ratio.toFixed(2)} (rounds: ${pair.roundRatios.map((r) => r.toFixed(2)).join(', ')})`)
+    }
+    out.push('')
   }
   if (result.manyStores !== undefined) {
     const s = result.manyStores
     out.push(`${s.stores} stores saving concurrently: ${s.writesPerSec.toFixed(0)} writes/s, loop p50/p99/max ${ms(s.loop.p50Ms)}/${ms(s.loop.p99Ms)}/${ms(s.loop.maxMs)} ms, ELU ${pct(s.loop.elu)}, save p50/p99 ${ms(s.saveLatency.p50Ms)}/${ms(s.saveLatency.p99Ms)} ms, RSS ${s.memory.rssMB.toFixed(0)} MB`, '')
   }
   if (result.handoff !== undefined) {
-    out.push('Main-thread cost of one save (ms, codecs.json()): the hand-off is JSON.stringify plus the JSON check at write start, so it grows with the state like JSON.stringify does.')
+    out.push(`Main-thread cost of one save (ms, lower is better; codecs.json()): the hand-off is JSON.stringify plus the JSON check at write start, so it grows with the state like JSON.stringify does. No ratio below ${sizeLabel(RATIO_MIN_BYTES)}: there it compares fixed costs with a stringify of microseconds.`)
     out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify'], result.handoff.rows.map((r) => [
-      sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.ratioToStringify.toFixed(2)
+      sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.actualBytes < RATIO_MIN_BYTES ? '—' : r.ratioToStringify.toFixed(2)
     ])), '')
+    const others = result.handoff.codecRows ?? []
+    if (others.length > 0) {
+      out.push('The other codecs: save() call on the main thread (ms) against JSON.stringify of the same value in the same run.')
+      out.push(table(['state', 'codec', 'JSON.stringify', 'save() call', 'call / stringify'], others.map((r) => [
+        sizeLabel(r.actualBytes), r.codec, ms(r.stringifyMs), ms(r.saveCallMs), r.actualBytes < RATIO_MIN_BYTES ? '—' : r.ratioToStringify.toFixed(2)
+      ])), '')
+    }
   }
   if (result.codecCost !== undefined) {
     out.push('Compression and encryption (ms, medians): the main thread per save through a Store, the worker\'s encode, and the same work inline.')
@@ -69,7 +87,7 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
   }
   if (result.keyed !== undefined) {
     const k = result.keyed
-    out.push(`KeyedStore, ${k.entries} entries (${sizeLabel(k.stateBytes)}), ${k.keyed.changedPercent}% changed every ${k.keyed.intervalMs} ms:`)
+    out.push(`KeyedStore, ${k.entries} entries (${sizeLabel(k.stateBytes)}), ${k.keyed.changedPercent}% changed every ${k.keyed.intervalMs} ms (loop delay ms, lower is better):`)
     out.push(table(['', 'p50', 'p99', 'max', 'ELU'], [
       ['idle', ms(k.idle.p50Ms), ms(k.idle.p99Ms), ms(k.idle.maxMs), pct(k.idle.elu)],
       ['keyed saves', ms(k.keyed.loop.p50Ms), ms(k.keyed.loop.p99Ms), ms(k.keyed.loop.maxMs), pct(k.keyed.loop.elu)],
@@ -80,6 +98,18 @@ export function formatReport (result: RunResult, verdict?: GateVerdict): string 
     out.push(`one-entry change: ${ms(k.scaling.smallMs)} ms at ${k.scaling.smallEntries} entries, ${ms(k.scaling.largeMs)} ms at ${k.scaling.largeEntries} (x${k.scaling.ratio.toFixed(2)})`)
     out.push(`journal: ${k.journal.savesPerSec.toFixed(0)} sequential durable saves/s of ${k.journal.changedPerSave} changed entries`, '')
   }
+  if (result.million !== undefined) {
+    const m = result.million
+    out.push(`A million entries (${sizeLabel(m.fileBytes)} file), medians, ms (lower is better):`)
+    out.push(table(['', 'ms', 'ratio', 'loop p99', 'loop max'], [
+      ['idle (1 s)', '', '', ms(m.idle.p99Ms), ms(m.idle.maxMs)],
+      ['Store.load()', ms(m.storeLoadMs), '', '', ''],
+      ['KeyedStore.load()', ms(m.keyedLoadMs), m.loadRatio.toFixed(2), ms(m.loadLoop.p99Ms), ms(m.loadLoop.maxMs)],
+      ['JSON.stringify + durable write', ms(m.inlineSaveMs), '', '', ''],
+      ['KeyedStore first saveNow()', ms(m.firstSaveMs), m.firstSaveRatio.toFixed(2), ms(m.saveLoop.p99Ms), ms(m.saveLoop.maxMs)]
+    ]), '')
+  }
+  if (targets !== undefined) out.push(...formatTargets(targetRows(result, targets)), '')
   if (result.memory.length > 0) {
     const peak = Math.max(...result.memory.map((c) => c.peakRssMB))
     const heaps = result.memory.map((c) => `${c.after} ${c.heapUsedMB.toFixed(0)}`)

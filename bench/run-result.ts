@@ -7,6 +7,7 @@ import type { HandoffResult } from './scenarios/handoff-cost.js'
 import type { KeyedLargeResult } from './scenarios/keyed-large.js'
 import type { LoopLatencyResult } from './scenarios/loop-latency.js'
 import type { ManyStoresResult } from './scenarios/many-stores.js'
+import type { MillionResult } from './scenarios/million.js'
 
 /** Sequential durable writes of 1 KB: `save()` against the bare fsync loop, in the same run. */
 export interface ThroughputResult {
@@ -26,6 +27,19 @@ export interface ThroughputResult {
    * separates its extra steps (mkdir, fchmod) from the cost of the thread hop.
    */
   readonly atomicWriteOpsPerSec: number
+  /** The same rounds with a 1 MB payload, when measured; its bare loop includes the JSON.stringify every save does. */
+  readonly large?: ThroughputPair
+  /** 1 KB with `durability: 'none'` against the bare loop without fsync, when measured: the overhead on a disk with instant flushes. */
+  readonly noSync?: ThroughputPair
+}
+
+/** save() against its bare loop for one payload: medians over alternating rounds. */
+export interface ThroughputPair {
+  readonly payloadBytes: number
+  readonly saveOpsPerSec: number
+  readonly bareOpsPerSec: number
+  readonly ratio: number
+  readonly roundRatios: readonly number[]
 }
 
 /** Memory after one scenario, by name. */
@@ -49,6 +63,8 @@ export interface RunResult {
   readonly codecCost?: CodecCostResult
   /** The large keyed state: main-thread cost per save against the whole-state hand-off, and the journal. */
   readonly keyed?: KeyedLargeResult
+  /** A million keyed entries: load and first save against Store and inline JSON (full scope). */
+  readonly million?: MillionResult
   /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */
   readonly cpu?: CpuVerdictResult
   /** The gate's verdict, when the run was judged. */

@@ -24,6 +24,8 @@ export interface SuitePlan {
   readonly keyed?: { readonly stateBytes: number, readonly durationMs: number, readonly rounds: number }
   /** Compression and encryption at these state sizes; absent from the quick scope. */
   readonly codecSizes?: readonly number[]
+  /** The million-entry scenario; absent from the quick scope. */
+  readonly million?: { readonly entries: number, readonly repeats: number }
 }
 
 /** The state sizes of the matrix: 1 KB, 150 KB, 1.5 MB, 15 MB. */
@@ -43,7 +45,8 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
       handoffSizes: SIZES,
       repeats: 2,
       keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6 },
-      codecSizes: [150_000, 1_500_000, 15_000_000]
+      codecSizes: [150_000, 1_500_000, 15_000_000],
+      million: { entries: 1_000_000, repeats: 3 }
     }
   }
   return {

@@ -116,13 +116,25 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     await worker.terminate()
   }
 
+  // Flags that act on the whole process (V8's --expose-gc, --max-old-space-size) are refused in
+  // a worker's execArgv although the parent accepted them; they already apply to every thread, so
+  // the worker starts again without the ones Node names.
+  #construct (execArgv: string[]): Worker {
+    const options = { workerData: this.#workerData, ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }) }
+    try {
+      return new Worker(this.#url, { ...options, execArgv })
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err
+      const refused = new Set(((err as Error).message.split('flags: ')[1] ?? '').split(', '))
+      const kept = execArgv.filter((arg) => !refused.has(arg))
+      if (kept.length === execArgv.length) throw err
+      return new Worker(this.#url, { ...options, execArgv: kept })
+    }
+  }
+
   #start (): Worker {
     if (this.#worker !== undefined) return this.#worker
-    const worker = new Worker(this.#url, {
-      workerData: this.#workerData,
-      execArgv: workerExecArgv(process.execArgv),
-      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits })
-    })
+    const worker = this.#construct(workerExecArgv(process.execArgv))
     this.#generation++
     this.#worker = worker
     // Idle, it must not keep the process alive; request() refs it while answers are awaited.

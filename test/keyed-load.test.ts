@@ -143,6 +143,16 @@ test('a KeyedStore loads and saves in a process started with --input-type=module
   assert.ok(existsSync(`${path}.journal`))
 })
 
+test('a KeyedStore starts its worker in a process started with --expose-gc', async () => {
+  const path = file()
+  writeFileSync(path, '{"before":1}')
+  const child = pathToFileURL(fixture('keyed-input-type.js')).href
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', `await import(${JSON.stringify(child)})`, path], { encoding: 'utf8' })
+  const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { ok: boolean, loaded: unknown, message?: string }
+  assert.equal(result.ok, true, result.message)
+  assert.deepEqual(result.loaded, { before: 1 })
+})
+
 test('KeyedStore.load() of a large file costs about what Store.load() costs', async () => {
   const path = file()
   const value: Record<string, unknown> = {}

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { serialize } from 'node:v8'
 import { Bench } from 'tinybench'
-import { codecs, type WriterPool } from 'offload-store'
-import { generateState } from '../data.js'
+import { type Codec, codecs, type WriterPool } from 'offload-store'
+import { benchStateSchema, generateState } from '../data.js'
 import { OffloadedSaver } from '../offloaded-saver.js'
 import { median } from '../percentiles.js'
 
@@ -24,10 +24,24 @@ interface HandoffRow {
   readonly ratioToStringify: number
 }
 
+/** Main-thread ms per save of another codec, against JSON.stringify of the same value in the same run. */
+export interface CodecHandoffRow {
+  readonly codec: string
+  readonly sizeBytes: number
+  readonly actualBytes: number
+  /** Synchronous duration of the `save()` call (median). */
+  readonly saveCallMs: number
+  readonly stringifyMs: number
+  /** saveCallMs / stringifyMs. */
+  readonly ratioToStringify: number
+}
+
 /** The hand-off cost scenario. */
 export interface HandoffResult {
   readonly kind: 'handoff-cost'
   readonly rows: readonly HandoffRow[]
+  /** The other codecs (schema, module, gzip), when measured. */
+  readonly codecRows?: readonly CodecHandoffRow[]
 }
 
 /** Options of {@link runHandoffCost}. */
@@ -37,6 +51,29 @@ export interface HandoffOptions {
   readonly sizes: readonly number[]
   /** tinybench time budget per task, ms. */
   readonly timePerTaskMs: number
+  /** Measure the other codecs too (schema, module, gzip). */
+  readonly everyCodec?: boolean
+}
+
+/** The codecs besides JSON whose main-thread share is a hand-off: their encoding runs in the worker. */
+function otherCodecs (): Array<[string, Codec<unknown>]> {
+  return [
+    ['schema', codecs.schema(benchStateSchema, { largeArrayMechanism: 'json-stringify', largeArraySize: 20000 })],
+    ['module', codecs.module(new URL('../codecs/light-codec.js', import.meta.url))],
+    ['gzip(json)', codecs.gzip(codecs.json())]
+  ]
+}
+
+async function callMs (saver: OffloadedSaver, state: unknown, iterations: number): Promise<number> {
+  await saver.save(state) // warm: a ready worker takes the message at once, so the copy is inside the call.
+  const calls: number[] = []
+  for (let i = 0; i < iterations; i++) {
+    const start = performance.now()
+    const saving = saver.save(state)
+    calls.push(performance.now() - start)
+    await saving
+  }
+  return median(calls)
 }
 
 function p50 (bench: Bench, name: string): number {
@@ -45,7 +82,7 @@ function p50 (bench: Bench, name: string): number {
   return result.latency.p50
 }
 
-async function measureSize (sizeBytes: number, options: HandoffOptions): Promise<HandoffRow> {
+async function measureSize (sizeBytes: number, options: HandoffOptions, codecRows: CodecHandoffRow[]): Promise<HandoffRow> {
   const state = generateState(sizeBytes, 11)
   const actualBytes = JSON.stringify(state).length
   // Fewer iterations for big states: a 15 MB stringify takes tens of ms.
@@ -69,6 +106,17 @@ async function measureSize (sizeBytes: number, options: HandoffOptions): Promise
     const handoffMs = median(saver.writes.slice(warm).flatMap((w) => w.mainMs === undefined ? [] : [w.mainMs]))
     const stringifyMs = p50(bench, 'stringify')
     const saveCallMs = median(calls)
+    if (options.everyCodec === true) {
+      for (const [codec, spec] of otherCodecs()) {
+        const other = new OffloadedSaver(join(options.dir, `handoff-${codec}-${sizeBytes}.json`), spec, options.pool)
+        try {
+          const ms = await callMs(other, state, iterations)
+          codecRows.push({ codec, sizeBytes, actualBytes, saveCallMs: ms, stringifyMs, ratioToStringify: ms / stringifyMs })
+        } finally {
+          await other.close()
+        }
+      }
+    }
     return {
       sizeBytes,
       actualBytes,
@@ -88,6 +136,7 @@ export async function runHandoffCost (options: HandoffOptions): Promise<HandoffR
   const dir = join(options.dir, 'handoff')
   mkdirSync(dir, { recursive: true })
   const rows: HandoffRow[] = []
-  for (const size of options.sizes) rows.push(await measureSize(size, { ...options, dir }))
-  return { kind: 'handoff-cost', rows }
+  const codecRows: CodecHandoffRow[] = []
+  for (const size of options.sizes) rows.push(await measureSize(size, { ...options, dir }, codecRows))
+  return { kind: 'handoff-cost', rows, ...(options.everyCodec === true ? { codecRows } : {}) }
 }

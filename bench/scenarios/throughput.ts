@@ -1,12 +1,12 @@
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Bench } from 'tinybench'
-import { codecs, type WriterPool } from 'offload-store'
+import { codecs, ShutdownRegistry, Store, type WriterPool } from 'offload-store'
 import { generateState } from '../data.js'
 import { atomicWriteSync } from '../../workers/atomic-write.js'
 import { OffloadedSaver } from '../offloaded-saver.js'
 import { median } from '../percentiles.js'
-import type { ThroughputResult } from '../run-result.js'
+import type { ThroughputPair, ThroughputResult } from '../run-result.js'
 
 /** Options of {@link runThroughput}. */
 export interface ThroughputOptions {
@@ -16,21 +16,24 @@ export interface ThroughputOptions {
   readonly timePerTaskMs: number
   /** Short alternating rounds: the disk's fsync speed drifts, so both tasks are sampled close together. */
   readonly rounds: number
+  /** Also measure a 1 MB payload, and 1 KB with `durability: 'none'` against the loop without fsync. */
+  readonly extended?: boolean
 }
 
 let bareSeq = 0
 
 /** One durable replace with no library: what a single write physically costs on this disk. */
-function bareDurableWrite (dir: string, target: string, data: Buffer): void {
+function bareDurableWrite (dir: string, target: string, data: Buffer, sync = true): void {
   const temp = join(dir, `.bare.${process.pid}.${bareSeq++}.tmp`)
   const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     writeSync(fd, data)
-    fsyncSync(fd)
+    if (sync) fsyncSync(fd)
   } finally {
     closeSync(fd)
   }
   renameSync(temp, target)
+  if (!sync) return
   const dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY)
   try {
     fsyncSync(dirFd)
@@ -82,7 +85,14 @@ export async function runThroughput (options: ThroughputOptions): Promise<Throug
   } finally {
     await saver.close()
   }
+  const extra = options.extended === true
+    ? {
+        large: await pairOf(options, dir, generateState(1_000_000, 7), 'full'),
+        noSync: await pairOf(options, dir, value, 'none')
+      }
+    : {}
   return {
+    ...extra,
     kind: 'throughput',
     payloadBytes: data.byteLength,
     rounds: options.rounds,
@@ -92,4 +102,38 @@ export async function runThroughput (options: ThroughputOptions): Promise<Throug
     roundRatios: ratios,
     atomicWriteOpsPerSec: median(atomics)
   }
+}
+
+/** save() against its bare loop (JSON.stringify + the same syscalls) for one payload and durability, in alternating rounds. */
+async function pairOf (options: ThroughputOptions, dir: string, value: unknown, durability: 'full' | 'none'): Promise<ThroughputPair> {
+  const data = Buffer.from(JSON.stringify(value))
+  const name = `${durability}-${data.byteLength}`
+  const bareTarget = join(dir, `bare-${name}.json`)
+  const registry = new ShutdownRegistry()
+  const store = new Store<unknown>({ path: join(dir, `store-${name}.json`), codec: codecs.json(), pool: options.pool, shutdownRegister: registry.register, skipUnchanged: false, handoffWarnMs: Infinity, durability })
+  const saves: number[] = []
+  const bares: number[] = []
+  const ratios: number[] = []
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      const bench = new Bench({ time: options.timePerTaskMs, iterations: 5, warmupTime: 50, warmupIterations: 3, throws: true })
+      const tasks: Array<[string, () => unknown]> = [
+        // The bare loop encodes too: at 1 MB the store's JSON.stringify is part of every save, and
+        // this pair measures what the library adds to the work any durable writer of a value does.
+        ['bare', () => { bareDurableWrite(dir, bareTarget, Buffer.from(JSON.stringify(value)), durability === 'full') }],
+        ['save', async () => { await store.save(value) }]
+      ]
+      if (round % 2 === 1) tasks.reverse()
+      for (const [task, fn] of tasks) bench.add(task, fn)
+      await bench.run()
+      const bare = opsPerSec(bench, 'bare')
+      const save = opsPerSec(bench, 'save')
+      bares.push(bare)
+      saves.push(save)
+      ratios.push(save / bare)
+    }
+  } finally {
+    await store.close()
+  }
+  return { payloadBytes: data.byteLength, saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(ratios), roundRatios: ratios }
 }

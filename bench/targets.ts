@@ -1,0 +1,102 @@
+import type { RunResult } from './run-result.js'
+import { sizeLabel } from './report-table.js'
+
+// The performance targets of the project, each figure of a run set beside its target. The targets
+// live in gate.config.json (`targets`); the report prints them all, the gate lists them as advisory
+// checks: until a target has been shown to hold run after run on the CI machine, it informs and
+// does not decide.
+
+/** The `targets` section of gate.config.json: every limit is a ratio or a difference taken in one run. */
+export interface TargetsConfig {
+  /** Section 1: main-thread ms per save / JSON.stringify of the same value, at most, at these sizes. */
+  readonly mainPerSave: { readonly sizes: readonly number[], readonly maxRatioToStringify: number }
+  /** Section 2: durable save() throughput / the bare write loop in the same run, at least. */
+  readonly durable: { readonly minRatio1KB: number, readonly minRatio1MB: number, readonly minRatioNoSync: number }
+  /** Section 3: the keyed state saved every 100 ms, against idle windows of the same run. */
+  readonly keyed: { readonly maxP99AboveIdleMs: number, readonly maxMaxAboveIdleMs: number }
+  /** Section 4: a million entries. */
+  readonly million: { readonly maxLoadRatioToStore: number, readonly maxFirstSaveRatioToInline: number, readonly maxLoopMaxAboveIdleMs: number }
+}
+
+/** One figure of a run beside its target: `status` is `not measured` when the run lacks the scenario. */
+export interface TargetRow {
+  readonly section: string
+  readonly figure: string
+  /** The measured value; undefined when this run did not measure it. */
+  readonly actual: number | undefined
+  readonly target: number
+  /** `max`: the figure must be at most the target (lower is better); `min`: at least (higher is better). */
+  readonly kind: 'max' | 'min'
+  readonly status: 'pass' | 'fail' | 'not measured'
+}
+
+function row (section: string, figure: string, actual: number | undefined, target: number, kind: 'max' | 'min'): TargetRow {
+  const status = actual === undefined || !Number.isFinite(actual)
+    ? 'not measured'
+    : (kind === 'max' ? actual <= target : actual >= target) ? 'pass' : 'fail'
+  return { section, figure, actual: status === 'not measured' ? undefined : actual, target, kind, status }
+}
+
+/** Checks a `targets` section: every limit a finite number >= 0, the sizes a non-empty list. */
+export function checkTargetsConfig (targets: TargetsConfig): void {
+  const numbers: Array<[string, unknown]> = [
+    ['mainPerSave.maxRatioToStringify', targets.mainPerSave?.maxRatioToStringify],
+    ['durable.minRatio1KB', targets.durable?.minRatio1KB],
+    ['durable.minRatio1MB', targets.durable?.minRatio1MB],
+    ['durable.minRatioNoSync', targets.durable?.minRatioNoSync],
+    ['keyed.maxP99AboveIdleMs', targets.keyed?.maxP99AboveIdleMs],
+    ['keyed.maxMaxAboveIdleMs', targets.keyed?.maxMaxAboveIdleMs],
+    ['million.maxLoadRatioToStore', targets.million?.maxLoadRatioToStore],
+    ['million.maxFirstSaveRatioToInline', targets.million?.maxFirstSaveRatioToInline],
+    ['million.maxLoopMaxAboveIdleMs', targets.million?.maxLoopMaxAboveIdleMs]
+  ]
+  for (const [name, value] of numbers) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`gate config targets.${name} must be a number >= 0, got ${String(value)}`)
+  }
+  if (!Array.isArray(targets.mainPerSave.sizes) || targets.mainPerSave.sizes.length === 0) throw new TypeError('gate config targets.mainPerSave.sizes must be a non-empty array of state sizes')
+}
+
+/** Every target of the config with this run's figure beside it, in section order. */
+export function targetRows (result: RunResult, targets: TargetsConfig): TargetRow[] {
+  const rows: TargetRow[] = []
+  const main = targets.mainPerSave
+  const perCodec = result.handoff?.codecRows ?? []
+  const codecs = [...new Set(['json', ...perCodec.map((r) => r.codec)])]
+  for (const codec of codecs) {
+    for (const size of main.sizes) {
+      const found = codec === 'json'
+        ? result.handoff?.rows.find((r) => r.sizeBytes === size)?.ratioToStringify
+        : perCodec.find((r) => r.codec === codec && r.sizeBytes === size)?.ratioToStringify
+      rows.push(row('1 main thread', `${codec} ${sizeLabel(size)}: main ms per save / JSON.stringify`, found, main.maxRatioToStringify, 'max'))
+    }
+  }
+  const t = result.throughput
+  rows.push(row('2 durable writes', '1 KB save() / bare loop', t?.ratio, targets.durable.minRatio1KB, 'min'))
+  rows.push(row('2 durable writes', '1 MB save() / bare loop', t?.large?.ratio, targets.durable.minRatio1MB, 'min'))
+  rows.push(row('2 durable writes', "1 KB durability 'none' / bare loop without fsync", t?.noSync?.ratio, targets.durable.minRatioNoSync, 'min'))
+  const k = result.keyed
+  rows.push(row('3 keyed tails', 'keyed p99 - idle p99 (ms)', k === undefined ? undefined : k.keyed.loop.p99Ms - k.idle.p99Ms, targets.keyed.maxP99AboveIdleMs, 'max'))
+  rows.push(row('3 keyed tails', 'keyed max - idle max (ms)', k === undefined ? undefined : k.keyed.loop.maxMs - k.idle.maxMs, targets.keyed.maxMaxAboveIdleMs, 'max'))
+  const m = result.million
+  rows.push(row('4 a million entries', 'KeyedStore.load() / Store.load()', m?.loadRatio, targets.million.maxLoadRatioToStore, 'max'))
+  rows.push(row('4 a million entries', 'first full save / (JSON.stringify + durable write)', m?.firstSaveRatio, targets.million.maxFirstSaveRatioToInline, 'max'))
+  rows.push(row('4 a million entries', 'loop max during load - idle max (ms)', m === undefined ? undefined : m.loadLoop.maxMs - m.idle.maxMs, targets.million.maxLoopMaxAboveIdleMs, 'max'))
+  rows.push(row('4 a million entries', 'loop max during first save - idle max (ms)', m === undefined ? undefined : m.saveLoop.maxMs - m.idle.maxMs, targets.million.maxLoopMaxAboveIdleMs, 'max'))
+  return rows
+}
+
+/** The rows as plain text lines: figure, value, target, pass/fail. */
+export function formatTargets (rows: readonly TargetRow[]): string[] {
+  const out = ['Targets (each figure against its target from gate.config.json; "<=" lower is better, ">=" higher is better):']
+  let section = ''
+  for (const r of rows) {
+    if (r.section !== section) {
+      section = r.section
+      out.push(`  ${section}`)
+    }
+    const value = r.actual === undefined ? '—' : r.actual.toFixed(2)
+    const word = r.status === 'pass' ? 'pass' : r.status === 'fail' ? 'FAIL' : 'not measured'
+    out.push(`    ${word.padEnd(12)} ${r.figure}: ${value} (target ${r.kind === 'max' ? '<=' : '>='} ${r.target})`)
+  }
+  return out
+}
