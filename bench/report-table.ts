@@ -22,7 +22,7 @@ export function sizeLabel (bytes: number): string {
  * Below this state size a ratio to JSON.stringify compares fixed costs (a call, a post) with a
  * stringify of microseconds: it says nothing about the hand-off, so the report leaves it out.
  */
-export const RATIO_MIN_BYTES = 100_000
+const RATIO_MIN_BYTES = 100_000
 
 /** The run as terminal tables: loop latency per scenario and mode, then the other scenarios, the targets, then the gate. */
 export function formatReport (result: RunResult, verdict?: GateVerdict, targets?: TargetsConfig): string {

@@ -25,7 +25,7 @@ interface HandoffRow {
 }
 
 /** Main-thread ms per save of another codec, against JSON.stringify of the same value in the same run. */
-export interface CodecHandoffRow {
+interface CodecHandoffRow {
   readonly codec: string
   readonly sizeBytes: number
   readonly actualBytes: number
