@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Pool } from 'pg'
-import { type StoreErrorContext, StoreFencedError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
+import { type StoreErrorContext, StoreFencedError, StoreLockedError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import type { Logger } from './logger.js'
 import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
@@ -129,7 +129,7 @@ export class PostgresLease {
     try {
       generation = await this.generation()
     } catch (err) {
-      if (err instanceof StoreFencedError) throw err
+      if (err instanceof StoreFencedError || err instanceof StoreLockedError) throw err
       throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
     }
     return {
@@ -160,7 +160,7 @@ export class PostgresLease {
       if (Date.now() >= deadline) {
         const holder = await pool.query<{ owner: string, generation: string, live: boolean }>(leaseHolderSql(this.#target.tables), [this.#owner.key])
         const row = holder.rows[0]
-        throw new StoreFencedError(`${row?.owner ?? 'another owner'} holds the lease (generation ${row?.generation ?? '?'}) and did not release it within lockTimeout (${this.#target.lockTimeout} ms)`, this.#owner.context())
+        throw new StoreLockedError(`${row?.owner ?? 'another owner'} holds the lease (generation ${row?.generation ?? '?'}) and did not release it within lockTimeout (${this.#target.lockTimeout} ms)`, this.#owner.context())
       }
       await sleep(pause)
     }
@@ -213,7 +213,7 @@ export class PostgresLease {
       await this.generation()
       return await read(await this.#pool.pool)
     } catch (err) {
-      if (err instanceof StoreFencedError || err instanceof StoreVersionError) throw err
+      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
       throw new StoreReadError(`could not read from ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
     }
   }

@@ -21,7 +21,7 @@ export interface PostgresTargetOptions {
    * @defaultValue 10000
    */
   readonly leaseMs?: number
-  /** How long taking a lease that another owner holds may wait before failing with `ERR_STORE_FENCED`. @defaultValue 30000 */
+  /** How long taking a lease that another owner holds may wait before failing with `ERR_STORE_LOCKED`. @defaultValue 30000 */
   readonly lockTimeout?: number
   /** Server-side limit on one statement in milliseconds (`statement_timeout`); 0: none. @defaultValue 30000 */
   readonly statementTimeout?: number

@@ -111,16 +111,16 @@ describe('PostgreSQL fencing across processes', () => {
     await b.close()
   })
 
-  test('while another process holds the lease, taking it fails after lockTimeout with ERR_STORE_FENCED naming the holder', async () => {
+  test('while another process holds the lease, taking it fails after lockTimeout with ERR_STORE_LOCKED naming the holder', async () => {
     const a = owner('held', 10_000)
     await a.send('load')
     const b = here<number>('held', 200)
     await assert.rejects(b.load(), (err: StoreError) => {
-      assert.equal(err.code, 'ERR_STORE_FENCED')
+      assert.equal(err.code, 'ERR_STORE_LOCKED')
       assert.match(err.message, new RegExp(`:${a.proc.pid ?? 0}:`))
       return true
     })
-    await assert.rejects(b.save(1), (err: StoreError) => err.code === 'ERR_STORE_FENCED')
+    await assert.rejects(b.save(1), (err: StoreError) => err.code === 'ERR_STORE_LOCKED')
     assert.equal(await rowOf('held'), undefined)
     await b.close().catch(() => {})
     await a.send('close')
