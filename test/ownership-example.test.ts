@@ -11,8 +11,7 @@ import { fakeRegister, tempDir } from './helpers.js'
 
 test('cluster example: the primary owns the store and loses no worker\'s change; a worker that opens it too gets ERR_STORE_LOCKED naming the primary', { timeout: 60_000 }, async () => {
   const dir = tempDir('offload-store-cluster-example-')
-  const port = 20_000 + Math.floor(Math.random() * 20_000)
-  const server = spawn(process.execPath, [fileURLToPath(new URL('../examples/cluster/server.js', import.meta.url)), dir, '--mistake'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const server = spawn(process.execPath, [fileURLToPath(new URL('../examples/cluster/server.js', import.meta.url)), dir, '--mistake'], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] })
   const lines: Array<Record<string, unknown>> = []
   const waiters: Array<() => void> = []
   createInterface({ input: server.stdout }).on('line', (line) => { lines.push(JSON.parse(line) as Record<string, unknown>); for (const wake of waiters.splice(0)) wake() })
@@ -25,6 +24,7 @@ test('cluster example: the primary owns the store and loses no worker\'s change;
   }
   const exited = new Promise<number | null>((resolve) => server.on('exit', resolve))
   const ready = await next((line) => line['ready'] === true)
+  const port = ready['port'] as number
   for (let i = 0; i < 200; i++) {
     const res = await fetch(`http://127.0.0.1:${port}/count/c${i % 4}`, { method: 'POST' })
     assert.equal(res.status, 202)

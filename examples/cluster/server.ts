@@ -32,7 +32,8 @@ if (cluster.isPrimary) {
   })
   for (let i = 0; i < workers; i++) cluster.fork({ MISTAKE: mistake && i === 0 ? '1' : '' })
   let listening = 0
-  cluster.on('listening', () => { if (++listening === workers) log({ ready: true, port, workers, path }) })
+  // With PORT=0 the workers share one port the primary picks: report the one they listen on.
+  cluster.on('listening', (_worker, address) => { if (++listening === workers) log({ ready: true, port: address.port, workers, path }) })
 } else {
   if (process.env['MISTAKE'] === '1') {
     // What not to do: a second owner of the primary's file. It waits, then fails clearly.
