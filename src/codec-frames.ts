@@ -36,6 +36,28 @@ export const MAX_KEY_ID_BYTES = 255
  */
 const OFF_THREAD_MIN_BYTES = 64 * 1024
 
+/**
+ * The most bytes a compressed file may inflate to: beyond what any store's value can be (V8's
+ * longest string, which JSON.parse needs, is about 512 MiB), and low enough that a planted file of
+ * a few hundred kilobytes cannot make load() exhaust memory.
+ */
+const MAX_INFLATED_BYTES = 1024 * 1024 * 1024
+const INFLATE = { maxOutputLength: MAX_INFLATED_BYTES }
+
+// zlib stops at maxOutputLength with a RangeError; say what happened, in a store's terms.
+function inflated<T> (run: () => T): T {
+  try {
+    return run()
+  } catch (err) {
+    throw tooLarge(err)
+  }
+}
+
+function tooLarge (err: unknown): unknown {
+  if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') return err
+  return new RangeError('the file decompresses to more than 1 GiB, more than a store ever writes: refused (a planted or damaged file?)', { cause: err })
+}
+
 /** What a frame's first bytes say it is. */
 type Frame = 'gzip' | 'brotli' | 'sealed' | 'plain'
 
@@ -242,8 +264,8 @@ function unwrapSync (spec: CodecSpec, bytes: Uint8Array, purpose: SealPurpose): 
     const step = next.value
     switch (step.op) {
       case 'open': next = steps.next(openSync(step.spec, step.bytes, purpose)); break
-      case 'gunzip': next = steps.next(gunzipSync(step.bytes)); break
-      case 'unbrotli': next = steps.next(brotliDecompressSync(step.bytes)); break
+      case 'gunzip': next = steps.next(inflated(() => gunzipSync(step.bytes, INFLATE))); break
+      case 'unbrotli': next = steps.next(inflated(() => brotliDecompressSync(step.bytes, INFLATE))); break
       default: throw new Error(`unknown step ${JSON.stringify((step as { op: unknown }).op)}: this should not happen`)
     }
   }
@@ -270,8 +292,8 @@ export async function unwrapAsync (spec: CodecSpec, bytes: Uint8Array, purpose: 
     const offThread = step.bytes.byteLength >= OFF_THREAD_MIN_BYTES
     switch (step.op) {
       case 'open': next = steps.next(offThread ? await openAsync(step.spec, step.bytes, purpose) : openSync(step.spec, step.bytes, purpose)); break
-      case 'gunzip': next = steps.next(offThread ? await gunzipAsync(step.bytes) : gunzipSync(step.bytes)); break
-      case 'unbrotli': next = steps.next(offThread ? await unbrotliAsync(step.bytes) : brotliDecompressSync(step.bytes)); break
+      case 'gunzip': next = steps.next(offThread ? await gunzipAsync(step.bytes, INFLATE).catch((err: unknown) => { throw tooLarge(err) }) : inflated(() => gunzipSync(step.bytes, INFLATE))); break
+      case 'unbrotli': next = steps.next(offThread ? await unbrotliAsync(step.bytes, INFLATE).catch((err: unknown) => { throw tooLarge(err) }) : inflated(() => brotliDecompressSync(step.bytes, INFLATE))); break
       default: throw new Error(`unknown step ${JSON.stringify((step as { op: unknown }).op)}: this should not happen`)
     }
   }

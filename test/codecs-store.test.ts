@@ -5,6 +5,7 @@ import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { inspect } from 'node:util'
+import { constants as zlibConstants, createBrotliCompress } from 'node:zlib'
 import { type Codec, codecs, Store } from '../src/index.js'
 import { Point } from './fixtures/point-codec.js'
 import { fakeRegister, keepAlive, recordingLogger, tempDir } from './helpers.js'
@@ -306,4 +307,23 @@ test('codecs.gzip(), codecs.brotli() and codecs.encrypted() refuse bad options w
       return true
     })
   }
+})
+
+test('a compressed file that would inflate past 1 GiB (a planted "bomb") is refused with ERR_STORE_DECODE instead of exhausting memory', { timeout: 60_000 }, async () => {
+  const path = file()
+  // 1.1 GiB of zeros in about 200 KB: streamed, so the test never holds the inflated bytes itself.
+  const compressor = createBrotliCompress({ params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } })
+  const chunks: Buffer[] = []
+  compressor.on('data', (chunk: Buffer) => { chunks.push(chunk) })
+  const ended = new Promise((resolve) => { compressor.on('end', resolve) })
+  const zeros = Buffer.alloc(1 << 20)
+  for (let i = 0; i < 1100; i++) {
+    if (!compressor.write(zeros)) await new Promise((resolve) => { compressor.once('drain', resolve) })
+  }
+  compressor.end()
+  await ended
+  writeFileSync(path, Buffer.concat([Buffer.from([0x89, 0x4f, 0x53, 0x42, 0x52, 0x01]), ...chunks]))
+  const store = new Store({ path, shutdownRegister: register, codec: codecs.brotli(codecs.json()) })
+  await assert.rejects(store.load(), { code: 'ERR_STORE_DECODE', message: /more than 1 GiB/ })
+  await store.close()
 })
