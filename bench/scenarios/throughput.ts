@@ -50,6 +50,31 @@ function opsPerSec (bench: Bench, name: string): number {
   return 1000 / result.latency.p50
 }
 
+type Tasks = ReadonlyArray<readonly [name: string, fn: () => unknown]>
+
+/**
+ * Runs `tasks` in `rounds` short tinybench rounds, reversing their order every other round (the
+ * disk's speed drifts within a round too), and returns each round's ops/s by task name.
+ */
+async function alternatingRounds (options: ThroughputOptions, iterations: number, tasks: Tasks): Promise<Array<Map<string, number>>> {
+  const rounds: Array<Map<string, number>> = []
+  for (let round = 0; round < options.rounds; round++) {
+    const bench = new Bench({ time: options.timePerTaskMs, iterations, warmupTime: 50, warmupIterations: 3, throws: true })
+    for (const [name, fn] of round % 2 === 1 ? [...tasks].reverse() : tasks) bench.add(name, fn)
+    await bench.run()
+    rounds.push(new Map(tasks.map(([name]) => [name, opsPerSec(bench, name)])))
+  }
+  return rounds
+}
+
+/** The save/bare figures of alternating rounds: medians of each, and the median of per-round ratios. */
+function pairFigures (rounds: ReadonlyArray<ReadonlyMap<string, number>>): { saveOpsPerSec: number, bareOpsPerSec: number, ratio: number, roundRatios: number[] } {
+  const saves = rounds.map((r) => r.get('save') ?? NaN)
+  const bares = rounds.map((r) => r.get('bare') ?? NaN)
+  const roundRatios = saves.map((save, i) => save / (bares[i] ?? NaN))
+  return { saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(roundRatios), roundRatios }
+}
+
 /** Measures sequential durable `save()` throughput next to the bare-loop limit. */
 export async function runThroughput (options: ThroughputOptions): Promise<ThroughputResult> {
   const dir = join(options.dir, 'throughput')
@@ -58,30 +83,14 @@ export async function runThroughput (options: ThroughputOptions): Promise<Throug
   const data = Buffer.from(JSON.stringify(value))
   const bareTarget = join(dir, 'bare.json')
   const saver = new OffloadedSaver(join(dir, 'store.json'), codecs.json(), options.pool)
-  const saves: number[] = []
-  const bares: number[] = []
-  const ratios: number[] = []
-  const atomics: number[] = []
   const atomicTarget = join(dir, 'atomic.json')
+  let rounds: Array<Map<string, number>>
   try {
-    for (let round = 0; round < options.rounds; round++) {
-      const bench = new Bench({ time: options.timePerTaskMs, iterations: 10, warmupTime: 50, warmupIterations: 3, throws: true })
-      const tasks: Array<[string, () => unknown]> = [
-        ['bare', () => { bareDurableWrite(dir, bareTarget, data) }],
-        ['save', async () => { await saver.save(value) }],
-        ['atomicWriteSync', () => { atomicWriteSync(atomicTarget, data, 0o600, 'full') }]
-      ]
-      // Alternate the order: the disk's speed drifts within a round too.
-      if (round % 2 === 1) tasks.reverse()
-      for (const [name, fn] of tasks) bench.add(name, fn)
-      await bench.run()
-      const bare = opsPerSec(bench, 'bare')
-      const save = opsPerSec(bench, 'save')
-      bares.push(bare)
-      saves.push(save)
-      ratios.push(save / bare)
-      atomics.push(opsPerSec(bench, 'atomicWriteSync'))
-    }
+    rounds = await alternatingRounds(options, 10, [
+      ['bare', () => { bareDurableWrite(dir, bareTarget, data) }],
+      ['save', async () => { await saver.save(value) }],
+      ['atomicWriteSync', () => { atomicWriteSync(atomicTarget, data, 0o600, 'full') }]
+    ])
   } finally {
     await saver.close()
   }
@@ -96,11 +105,8 @@ export async function runThroughput (options: ThroughputOptions): Promise<Throug
     kind: 'throughput',
     payloadBytes: data.byteLength,
     rounds: options.rounds,
-    saveOpsPerSec: median(saves),
-    bareOpsPerSec: median(bares),
-    ratio: median(ratios),
-    roundRatios: ratios,
-    atomicWriteOpsPerSec: median(atomics)
+    ...pairFigures(rounds),
+    atomicWriteOpsPerSec: median(rounds.map((r) => r.get('atomicWriteSync') ?? NaN))
   }
 }
 
@@ -111,29 +117,16 @@ async function pairOf (options: ThroughputOptions, dir: string, value: unknown, 
   const bareTarget = join(dir, `bare-${name}.json`)
   const registry = new ShutdownRegistry()
   const store = new Store<unknown>({ path: join(dir, `store-${name}.json`), codec: codecs.json(), pool: options.pool, shutdownRegister: registry.register, skipUnchanged: false, handoffWarnMs: Infinity, durability })
-  const saves: number[] = []
-  const bares: number[] = []
-  const ratios: number[] = []
+  let rounds: Array<Map<string, number>>
   try {
-    for (let round = 0; round < options.rounds; round++) {
-      const bench = new Bench({ time: options.timePerTaskMs, iterations: 5, warmupTime: 50, warmupIterations: 3, throws: true })
-      const tasks: Array<[string, () => unknown]> = [
-        // The bare loop encodes too: at 1 MB the store's JSON.stringify is part of every save, and
-        // this pair measures what the library adds to the work any durable writer of a value does.
-        ['bare', () => { bareDurableWrite(dir, bareTarget, Buffer.from(JSON.stringify(value)), durability === 'full') }],
-        ['save', async () => { await store.save(value) }]
-      ]
-      if (round % 2 === 1) tasks.reverse()
-      for (const [task, fn] of tasks) bench.add(task, fn)
-      await bench.run()
-      const bare = opsPerSec(bench, 'bare')
-      const save = opsPerSec(bench, 'save')
-      bares.push(bare)
-      saves.push(save)
-      ratios.push(save / bare)
-    }
+    rounds = await alternatingRounds(options, 5, [
+      // The bare loop encodes too: at 1 MB the store's JSON.stringify is part of every save, and
+      // this pair measures what the library adds to the work any durable writer of a value does.
+      ['bare', () => { bareDurableWrite(dir, bareTarget, Buffer.from(JSON.stringify(value)), durability === 'full') }],
+      ['save', async () => { await store.save(value) }]
+    ])
   } finally {
     await store.close()
   }
-  return { payloadBytes: data.byteLength, saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(ratios), roundRatios: ratios }
+  return { payloadBytes: data.byteLength, ...pairFigures(rounds) }
 }
