@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { requireNumbers } from './config-check.js'
 import type { CpuSettings, CpuVerdictResult } from './cpu-verdict.js'
 import type { RunResult } from './run-result.js'
 import type { LoopLatencyParams } from './scenarios/loop-latency.js'
@@ -129,9 +130,7 @@ export function readGateConfig (path: string | URL): GateConfig {
     ['baseline.maxRegressionPercent', config.baseline?.maxRegressionPercent],
     ['baseline.slackMs', config.baseline?.slackMs]
   ]
-  for (const [name, value] of numbers) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`gate config ${name} must be a number >= 0, got ${String(value)}`)
-  }
+  requireNumbers('', numbers)
   const cpu = config.cpu
   if (cpu !== undefined) {
     const cpuNumbers: Array<[string, unknown, number]> = [
@@ -140,9 +139,7 @@ export function readGateConfig (path: string | URL): GateConfig {
       ['seed', cpu.seed, 0], ['maxRatioToBase', cpu.maxRatioToBase, 1], ['budget.cloneFactor', cpu.budget?.cloneFactor, 0],
       ['budget.hopFactor', cpu.budget?.hopFactor, 0], ['sliceTimeoutMs', cpu.sliceTimeoutMs, 1], ['maxRegressionPercent', cpu.maxRegressionPercent, 0]
     ]
-    for (const [name, value, min] of cpuNumbers) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new TypeError(`gate config cpu.${name} must be a number >= ${min}, got ${String(value)}`)
-    }
+    requireNumbers('cpu.', cpuNumbers)
     if (typeof cpu.confidence !== 'number' || !(cpu.confidence > 0.5 && cpu.confidence < 1)) throw new TypeError(`gate config cpu.confidence must be a number between 0.5 and 1, got ${String(cpu.confidence)}`)
   }
   if (config.targets !== undefined) checkTargetsConfig(config.targets)

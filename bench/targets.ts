@@ -1,3 +1,4 @@
+import { requireNumbers } from './config-check.js'
 import type { RunResult } from './run-result.js'
 import { sizeLabel } from './report-table.js'
 
@@ -50,9 +51,7 @@ export function checkTargetsConfig (targets: TargetsConfig): void {
     ['million.maxFirstSaveRatioToInline', targets.million?.maxFirstSaveRatioToInline],
     ['million.maxLoopMaxAboveIdleMs', targets.million?.maxLoopMaxAboveIdleMs]
   ]
-  for (const [name, value] of numbers) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`gate config targets.${name} must be a number >= 0, got ${String(value)}`)
-  }
+  requireNumbers('targets.', numbers)
   if (!Array.isArray(targets.mainPerSave.sizes) || targets.mainPerSave.sizes.length === 0) throw new TypeError('gate config targets.mainPerSave.sizes must be a non-empty array of state sizes')
 }
 
