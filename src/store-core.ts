@@ -173,8 +173,9 @@ export class StoreCore<P> {
   async write (checkMs: number, dispatch: () => DispatchedWrite): Promise<{ readonly result: WriteSuccess, readonly mainMs: number | undefined }> {
     this.#telemetry.started()
     const start = performance.now()
-    // Nothing writes the file before the store owns it; once it does, this is one check. A wait
-    // for another owner counts in this write's time, and its failure is this write's failure.
+    // Nothing writes the file before the store owns it; once it does, this is one check, with no
+    // await (unlike ready()), so an owned store still dispatches in the same tick as its save. A
+    // wait for another owner counts in this write's time, and its failure is this write's failure.
     if (!this.#ownership.owned) await this.#ownership.ready('write')
     let dispatched: DispatchedWrite
     let result: WriteResult
