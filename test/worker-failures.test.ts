@@ -42,7 +42,7 @@ test('an encoder that returns neither a string nor bytes rejects with ERR_STORE_
   await pool.close()
 })
 
-test('an encoder that never returns is cut off at writeTimeout with ERR_STORE_WRITE', async (t) => {
+test('an encoder that never returns is cut off at writeTimeout with ERR_STORE_WRITE', { timeout: 30_000 }, async (t) => {
   // On a mocked clock the spinning write is cut off exactly at writeTimeout, and the writes either
   // side of it (a worker starting, on a busy machine) can take as long as they take.
   const clock = mockClock(t)
