@@ -242,19 +242,36 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
     await a.close().catch(() => {})
   })
 
-  test('a server restart fails the save in flight; its changes are kept and retried, and the rows end up exactly as acknowledged', async () => {
-    const store = pgKeyed<number>('restart', { retry: { initialMs: 100, maxMs: 200 }, connectTimeout: 2000 })
+  test('a server restart in the middle of a save\'s transaction rolls it back; its changes are kept and retried, and the rows end up exactly as acknowledged', async () => {
+    // A backoff longer than the test: the kept changes wait for saveNow(), after the rows are checked.
+    const store = pgKeyed<number>('restart', { retry: { initialMs: 30_000, maxMs: 30_000 }, connectTimeout: 2000 })
     await store.load()
     for (let i = 0; i < 100; i++) store.set(`k${i}`, i)
     await store.saveNow()
-    await server.stop()
+    // Another session holds one of the rows, so the save's upsert waits inside its transaction,
+    // after the fence and the DELETE, until the server goes down under it.
+    const blocker = await server.client()
+    blocker.on('error', () => {})
+    await blocker.query('BEGIN')
+    await blocker.query("SELECT 1 FROM offload_store_entries WHERE name = 'restart' AND key = 'k5' FOR UPDATE")
     for (let i = 0; i < 10; i++) store.set(`k${i}`, i + 1000)
     store.delete('k99')
     store.set('new', -1)
-    await assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart')
+    // The worker answers the failure itself (its thread survives the dropped connection).
+    const saving = assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart' && /rolled back/.test(err.message))
+    for (;;) {
+      const { rowCount } = await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %offload_store_entries%'")
+      if (rowCount === 1) break
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await server.stop()
+    await saving
     assert.equal(store.lastError?.name, 'StoreWriteError')
+    await blocker.end().catch(() => {})
     await server.start()
-    // The retry's success is the next write-end; saveNow() then has nothing left to write.
+    // Nothing of the rolled-back save is there: k99 is still in the rows until the retry.
+    assert.equal((await rowsOf('restart')).length, 100)
+    assert.deepEqual((await rowsOf('restart')).at(-1), ['k99', 99])
     await store.saveNow()
     assert.equal(store.lastError, undefined)
     const expected = [...store]

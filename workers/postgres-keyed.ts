@@ -29,36 +29,59 @@ let pool: Promise<Pool> | undefined
 let created: Promise<void> | undefined
 
 async function poolOf (): Promise<Pool> {
-  pool ??= createPool(target.connection)
-  // A failed import of pg is not kept: installing it later works without a restart.
-  pool.catch(() => { pool = undefined })
+  if (pool === undefined) {
+    pool = createPool(target.connection)
+    // A failed import of pg is not kept: installing it later works without a restart.
+    pool.catch(() => { pool = undefined })
+  }
   return await pool
 }
 
+/**
+ * A connection checked out of the pool. A connection the server drops while it is checked out
+ * (a restart) emits 'error' besides failing its query, and the pool listens only to idle ones:
+ * unheard, that event would kill this thread. The query's rejection reports it.
+ */
+async function checkOut (): Promise<PoolClient> {
+  const client = await (await poolOf()).connect()
+  client.on('error', ignore)
+  return client
+}
+
+function checkIn (client: PoolClient, broken: boolean): void {
+  client.off('error', ignore)
+  client.release(broken)
+}
+
+function ignore (): void {}
+
 /** Runs `work` in one transaction on one connection; a failed one is rolled back and its connection dropped. */
 async function inTransaction<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
-  const client = await (await poolOf()).connect()
+  const client = await checkOut()
   try {
     await client.query('BEGIN')
     const result = await work(client)
     await client.query('COMMIT')
-    client.release()
+    checkIn(client, false)
     return result
   } catch (err) {
     // The connection may be dead (a restart) or in a failed transaction: never reused.
     await client.query('ROLLBACK').catch(() => {})
-    client.release(true)
+    checkIn(client, true)
     throw err
   }
 }
 
 /** Creates the entries table once per thread, under the advisory lock the main thread creates the others under. */
 async function ensureEntries (): Promise<void> {
-  created ??= inTransaction(async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(target.tables)])
-    await client.query(createEntriesSql(target.tables))
-  })
-  created.catch(() => { created = undefined })
+  if (created === undefined) {
+    created = inTransaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(target.tables)])
+      await client.query(createEntriesSql(target.tables))
+    })
+    // Not kept when it failed (the server was down): the next save tries again.
+    created.catch(() => { created = undefined })
+  }
   await created
 }
 
@@ -133,12 +156,12 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
   let rows: Array<{ key: string, value: Buffer }>
   try {
     await ensureEntries()
-    const client = await (await poolOf()).connect()
+    const client = await checkOut()
     try {
       rows = (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows
-      client.release()
+      checkIn(client, false)
     } catch (err) {
-      client.release(true)
+      checkIn(client, true)
       throw err
     }
   } catch (err) {
