@@ -213,7 +213,7 @@ export type KeyedRequest =
 export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
   /** The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order). */
-  | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array, readonly entries: number }
+  | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
   | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }
   /** Handling or answering the request threw: every request gets an answer, this one at once. */

@@ -244,6 +244,25 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
     await a.close().catch(() => {})
   })
 
+  test('an unreachable server fails load() with ERR_STORE_READ naming host and database, never the password', async () => {
+    const store = new KeyedStore<string, number>({
+      path: join(dir, 'unreachable.json'),
+      name: 'unreachable',
+      shutdownRegister: register,
+      logger: quiet,
+      target: postgres({ connectionString: `postgres://app:s3cret-pw@127.0.0.1:${server.port + 1}/appdb`, lockTimeout: 0 })
+    })
+    await assert.rejects(store.load(), (err: StoreError) => {
+      assert.equal(err.code, 'ERR_STORE_READ')
+      assert.equal(err.store, 'unreachable')
+      assert.match(err.message, /"appdb" at 127\.0\.0\.1:/)
+      assert.doesNotMatch(err.message, /s3cret/)
+      return true
+    })
+    assert.throws(() => store.set('a', 1), (err: StoreError) => err.code === 'ERR_STORE_STATE')
+    await store.close()
+  })
+
   test('a server restart in the middle of a save\'s transaction rolls it back; its changes are kept and retried, and the rows end up exactly as acknowledged', async () => {
     // A backoff longer than the test: the kept changes wait for saveNow(), after the rows are checked.
     const store = pgKeyed<number>('restart', { retry: { initialMs: 30_000, maxMs: 30_000 }, connectTimeout: 2000 })

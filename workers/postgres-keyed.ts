@@ -183,7 +183,7 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
     return { response: { type: 'load-failed', id, stage: 'decode', message: `could not decode the entries in ${entries}`, cause: serializeError(err) } }
   }
   const snapshot = new Uint8Array(Buffer.from(`{${parts.join(',')}}`))
-  return { response: { type: 'fetched', id, snapshot, entries: rows.length }, transfer: [snapshot.buffer] }
+  return { response: { type: 'fetched', id, snapshot }, transfer: [snapshot.buffer] }
 }
 
 async function handle (request: KeyedRequest): Promise<Answer> {
