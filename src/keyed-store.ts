@@ -4,11 +4,12 @@ import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, type OptionOwner, resolveBaseOptions } from './base-options.js'
 import { baseOf, bindStore } from './codec-frames.js'
 import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
-import { StoreError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
+import { StoreDecodeError, StoreError, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
 import { validateLoaded } from './validation.js'
 import { PinnedWorker } from './pinned-worker.js'
+import type { PostgresLease } from './postgres-lease.js'
 import { StoreCore } from './store-core.js'
 import { kPinnedWorker } from './symbols.js'
 import type { StoreStats } from './telemetry.js'
@@ -49,6 +50,12 @@ interface Taken<V> {
 }
 
 const KEYED_WRITER = new URL('../workers/keyed-writer.js', import.meta.url)
+/** The pinned worker of a KeyedStore on PostgreSQL: one row per entry, no mirror. */
+const POSTGRES_KEYED_WRITER = new URL('../workers/postgres-keyed.js', import.meta.url)
+
+// PostgreSQL text holds neither NUL nor a lone surrogate (it would turn into U+FFFD): such a key
+// would come back as another key, or fail every save it is part of.
+const UNSTORABLE_KEY = /\0|\p{Surrogate}/u
 
 /** The options a KeyedStore accepts beyond the base ones. */
 const KEYED_OPTIONS = ['delayMs', 'journal', 'writeTimeout', 'resourceLimits'] as const
@@ -66,6 +73,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #checkJson: { readonly lossy: boolean } | undefined
   readonly #spec: CodecSpec
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
+  /** The lease on the store's rows, when its target is PostgreSQL. */
+  readonly #lease: PostgresLease | undefined
   #data = new Map<K, V>()
   // Changes since the last acknowledged write, newest position last (as #data orders keys).
   #dirty = new Map<string, Change<V>>()
@@ -77,24 +86,39 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   constructor (options: KeyedStoreOptions<V>) {
     const base = resolveBaseOptions(options, { kind: 'KeyedStore', options: KEYED_OPTIONS })
-    if (base.target !== undefined) invalid(base, 'target', 'is not supported by KeyedStore yet (only Store writes to PostgreSQL)', base.target.describe)
     const { delayMs, journal, writeTimeout, resourceLimits } = options
     if (delayMs !== undefined && (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)) invalid(base, 'delayMs', 'must be a finite number >= 0', delayMs)
     if (writeTimeout !== undefined && (!Number.isInteger(writeTimeout) || writeTimeout < 0)) invalid(base, 'writeTimeout', 'must be an integer >= 0', writeTimeout)
     if (baseOf(base.codec.spec).kind === 'raw') invalid(base, 'codec', 'cannot be codecs.raw() for a keyed store (the file holds an object of entries)', 'raw')
     const journalSettings = resolveJournal(base, journal)
     if (journalSettings !== undefined && !isJsonCodec(base.codec.spec)) invalid(base, 'journal', 'needs a JSON codec (codecs.json() or codecs.schema()): journal records are JSON', base.codec.spec.kind)
+    if (base.target !== undefined) {
+      // Each save is already a transaction of the changed rows: there is no file to append to.
+      if (journalSettings !== undefined) invalid(base, 'journal', 'does not apply to a PostgreSQL target (each save writes only the changed rows, in one transaction)', journal)
+      // Each entry is its own row of JSON text; a compressed or encrypted entry is not supported.
+      if (base.codec.spec.kind !== 'json' && base.codec.spec.kind !== 'schema') invalid(base, 'codec', 'must be codecs.json() or codecs.schema() with a PostgreSQL target (each entry is stored as JSON text in its own row; compression and encryption are not applied to rows)', base.codec.spec.kind)
+    }
 
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
     this.#spec = bindStore(base.codec.spec, base.name)
-    const config: KeyedWorkerConfig = { target: { kind: 'file', path: base.path, mode: base.mode, durability: base.durability }, codec: this.#spec, journal: journalSettings }
-    this.#worker = new PinnedWorker(KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
+    const pg = base.target
+    const config: KeyedWorkerConfig = {
+      target: pg === undefined
+        ? { kind: 'file', path: base.path, mode: base.mode, durability: base.durability }
+        : { kind: 'postgres', connection: pg.connection, tables: pg.tables, key: base.name, describe: pg.describe },
+      codec: this.#spec,
+      journal: journalSettings
+    }
+    this.#worker = new PinnedWorker(pg === undefined ? KEYED_WRITER : POSTGRES_KEYED_WRITER, config, { timeoutMs: writeTimeout ?? 60_000, resourceLimits })
     this.#core = new StoreCore<null>(base, {
       perform: async () => { await this.#write() },
+      // A refused save means another owner took over: every later save is refused at once.
+      onFailure: (err) => { if (err instanceof StoreFencedError) this.#lease?.fenced() },
       stop: async () => { await this.#worker.terminate() },
       kept: 'changes'
     })
+    this.#lease = this.#core.lease
   }
 
   /** The name used in logs and errors. */
@@ -141,6 +165,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     if (typeof key !== 'string') throw new StoreInvalidArgumentError(`KeyedStore keys are strings, got ${typeof key}`, this.#core.context())
     // A file cannot hold undefined: it would reload as absent, or as null from a journal.
     if (value === undefined) throw new StoreInvalidArgumentError(`set(${JSON.stringify(key)}, undefined): a stored value cannot be undefined (a file would reload it as absent, or as null); use delete() to remove an entry`, this.#core.context())
+    if (this.#lease !== undefined && UNSTORABLE_KEY.test(key)) throw new StoreInvalidArgumentError(`set(${JSON.stringify(key)}): a key stored in PostgreSQL cannot hold a NUL character or a lone surrogate (PostgreSQL text cannot store it as it is)`, this.#core.context())
     this.#assertLoaded('set()')
     if (this.#dirty.get(key) === DELETED) {
       // Deleted and set again in one window: the key moves to the end in #data, so in the file too.
@@ -184,6 +209,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
     if (this.#dirty.size > 0 || scheduler.writing || scheduler.hasPending) {
       throw new StoreStateError('load() after changes would discard them; call load() first', this.#core.context())
     }
+    const lease = this.#lease
+    if (lease !== undefined) return await this.#core.loadOrQuarantine(async () => await this.#loadRows(lease), {})
     // Both files move aside together: the journal only makes sense over the snapshot it extends.
     return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: `${this.path}.journal` })
   }
@@ -221,6 +248,42 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const { logger } = this.#core.options
     if (ignored?.why === 'empty') logger.warn({ store: this.name, path: this.path }, ignored.message)
     else if (ignored !== undefined) logger.debug({ store: this.name, path: this.path }, ignored.message)
+    this.#data = state.entries as Map<K, V>
+    this.#syncedGeneration = generation
+    this.#loaded = true
+    return this.#data
+  }
+
+  /**
+   * Takes the lease, then has the pinned worker read every row (the network wait, the rows' parsing
+   * and their checks happen there) and send them back as the bytes of one JSON object, which this
+   * thread decodes as it decodes a file: one JSON.parse, no entry cloned across threads.
+   */
+  async #loadRows (lease: PostgresLease): Promise<ReadonlyMap<K, V>> {
+    const context = this.#core.context()
+    let token: string
+    try {
+      token = await lease.generation()
+    } catch (err) {
+      if (err instanceof StoreError) throw err
+      throw new StoreReadError(`could not read from ${this.#core.options.target?.describe ?? 'PostgreSQL'}: ${(err as Error).message}`, this.#core.context(err))
+    }
+    const generation = this.#worker.ensureStarted()
+    let response: KeyedResponse
+    try {
+      response = await this.#worker.request({ type: 'fetch', generation: token }, [], 'load').response
+    } catch (err) {
+      throw new StoreReadError(`the worker did not finish reading the entries (${(err as Error).message})`, this.#core.context(err))
+    }
+    if (response.type !== 'fetched') {
+      const cause = 'cause' in response ? rebuildError(response.cause) : undefined
+      const message = `${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`
+      if (response.type === 'load-failed' && response.stage === 'decode') throw new StoreDecodeError(message, this.#core.context(cause))
+      throw new StoreReadError(message, this.#core.context(cause))
+    }
+    const snapshot = Buffer.from(response.snapshot.buffer, response.snapshot.byteOffset, response.snapshot.byteLength)
+    const state = await decodeKeyedFiles(this.#spec, { snapshot, journal: undefined }, context)
+    if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
     this.#data = state.entries as Map<K, V>
     this.#syncedGeneration = generation
     this.#loaded = true
@@ -301,10 +364,13 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : 'disk'
     const ops = opsOf(taken)
     const checkMs = performance.now() - checkStart
+    // A PostgreSQL save runs under the lease's fencing token, taken first if needed (a wait, not
+    // CPU); a file store does not await at all, so it still dispatches in the tick of its save.
+    const token = this.#lease === undefined ? undefined : await fencingToken(this.#lease)
     try {
       await this.#core.write(checkMs, () => {
         try {
-          return this.#post(base, ops)
+          return this.#post(base, ops, token)
         } catch (err) {
           // postMessage copies on this thread: a value too deep for it fails here, before any
           // worker sees it. Find which, leave them out like the values JSON refuses, post the rest.
@@ -314,7 +380,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
             taken.changes.delete(key)
             refused.push({ key, error: tooDeepToCopy(this.#core.context(err), `[${JSON.stringify(key)}]`) })
           }
-          return this.#post(base, opsOf(taken))
+          return this.#post(base, opsOf(taken), token)
         }
       })
     } catch (err) {
@@ -325,8 +391,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#syncedGeneration = generation
   }
 
-  #post (base: MirrorBase, ops: readonly KeyedOp[]): { readonly result: Promise<WriteResult>, readonly postMs: number } {
-    const { response, postMs } = this.#worker.request({ type: 'write', base, ops })
+  #post (base: MirrorBase, ops: readonly KeyedOp[], generation: string | undefined): { readonly result: Promise<WriteResult>, readonly postMs: number } {
+    const { response, postMs } = this.#worker.request({ type: 'write', base, ops, generation })
     return { postMs, result: response.then(asWriteResult) }
   }
 
@@ -340,6 +406,12 @@ export class KeyedStore<K extends string = string, V = unknown> {
 interface Refused {
   readonly key: string
   readonly error: StoreError
+}
+
+async function fencingToken (lease: PostgresLease): Promise<string> {
+  const target = await lease.writeTarget(null, null)
+  if (target.kind !== 'postgres') throw new Error('a lease gave a file target: this should not happen')
+  return target.generation
 }
 
 function opsOf<V> (taken: Taken<V>): KeyedOp[] {

@@ -117,3 +117,54 @@ export function deleteRowSql (tables: PostgresTables): string {
 export function readRowSql (tables: PostgresTables): string {
   return `SELECT data FROM ${tables.rows} WHERE name = $1`
 }
+
+// KeyedStore: one row per entry in `<table>_entries`, beside the two tables above. A third table
+// needs no layout change to the others, so it is created when missing (CREATE TABLE IF NOT
+// EXISTS) by the first KeyedStore that uses the table set, and SCHEMA_VERSION stays 1.
+
+/** The quoted, schema-qualified name of the entries table of a table set (`<table>_entries`). */
+export function entriesTable (tables: PostgresTables): string {
+  // tables.rows is `"schema"."table"`, quoted by tablesFor: the suffix goes inside the last quote.
+  return `${tables.rows.slice(0, -1)}_entries"`
+}
+
+/**
+ * Creates the entries table when missing: one row per entry, the value's bytes as the codec wrote
+ * them, and `position`, drawn from an identity as rows are inserted, which keeps the map's order.
+ */
+export function createEntriesSql (tables: PostgresTables): string {
+  return `CREATE TABLE IF NOT EXISTS ${entriesTable(tables)} (name text NOT NULL, key text NOT NULL, value bytea NOT NULL, generation bigint NOT NULL, position bigint GENERATED ALWAYS AS IDENTITY, updated_at timestamptz NOT NULL, PRIMARY KEY (name, key))`
+}
+
+/** The advisory lock key under which a table set's tables are created, by either thread. */
+export function schemaLockKey (tables: PostgresTables): string {
+  return `offload-store:${tables.rows}`
+}
+
+/**
+ * Locks the lease of store $1 at generation $2 FOR SHARE until the transaction ends; no row: the
+ * store was taken over (fenced). A take-over waits for the COMMIT, then sees every change.
+ */
+export function fenceEntriesSql (tables: PostgresTables): string {
+  return `SELECT 1 FROM ${tables.leases} WHERE name = $1 AND generation = $2 FOR SHARE`
+}
+
+/** Deletes the entries $2 (text[]) of store $1, in one statement. */
+export function deleteEntriesSql (tables: PostgresTables): string {
+  return `DELETE FROM ${entriesTable(tables)} WHERE name = $1 AND key = ANY($2::text[])`
+}
+
+/**
+ * Upserts the entries $3 (text[]) with values $4 (bytea[]) of store $1 at generation $2, in one
+ * statement; new keys are numbered in the order given, an existing key keeps its position.
+ */
+export function upsertEntriesSql (tables: PostgresTables): string {
+  return `INSERT INTO ${entriesTable(tables)} AS e (name, key, value, generation, updated_at)
+SELECT $1, u.key, u.value, $2, clock_timestamp() FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS u(key, value, i) ORDER BY u.i
+ON CONFLICT (name, key) DO UPDATE SET value = EXCLUDED.value, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at`
+}
+
+/** Reads every entry of store $1 in the map's order. */
+export function readEntriesSql (tables: PostgresTables): string {
+  return `SELECT key, value FROM ${entriesTable(tables)} WHERE name = $1 ORDER BY position`
+}

@@ -175,9 +175,15 @@ export interface JournalSettings {
   readonly compactRatio: number
 }
 
-/** What a keyed writer is started with (its `workerData`): one file, for the worker's whole life. */
+/**
+ * A KeyedStore's entries in PostgreSQL, as its pinned worker is started with them: each write
+ * carries the fencing token it runs under, since a lease can be taken again during the worker's life.
+ */
+type KeyedPostgresTarget = Omit<PostgresTarget, 'generation' | 'version' | 'minorVersion'>
+
+/** What a keyed writer is started with (its `workerData`): one file or one store's rows, for the worker's whole life. */
 export interface KeyedWorkerConfig {
-  readonly target: Extract<WriteTarget, { kind: 'file' }>
+  readonly target: Extract<WriteTarget, { kind: 'file' }> | KeyedPostgresTarget
   readonly codec: CodecSpec
   readonly journal: JournalSettings | undefined
 }
@@ -197,11 +203,17 @@ export type KeyedRequest =
     readonly id: number
     readonly base: MirrorBase
     readonly ops: readonly KeyedOp[]
+    /** The fencing token the write runs under (PostgreSQL target only). */
+    readonly generation?: string | undefined
   }
+  /** Read every entry of the store's rows, under the lease of `generation` (PostgreSQL target only). */
+  | { readonly type: 'fetch', readonly id: number, readonly generation: string }
 
 /** The keyed writer's answer to the request with the same `id`. */
 export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
+  /** The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order). */
+  | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
   | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }
   /** Handling or answering the request threw: every request gets an answer, this one at once. */

@@ -1,7 +1,7 @@
 import { readFileSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parentPort, workerData } from 'node:worker_threads'
+import { workerData } from 'node:worker_threads'
 import {
   applyOps,
   encodeJournalStart,
@@ -20,6 +20,7 @@ import { baseOf, mapBase, recordOpener, wrapBytes } from '../src/codec-frames.js
 import { decode, encode } from './encoders.js'
 import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from './journal.js'
 import { JsonSnapshot } from './json-snapshot.js'
+import { serveKeyedRequests } from './keyed-port.js'
 import { serializeError } from './serialize-error.js'
 
 // The pinned worker of one KeyedStore. It keeps a mirror of the state the main thread last had
@@ -31,13 +32,13 @@ import { serializeError } from './serialize-error.js'
 // at any point leaves files that load as the last acknowledged state (src/journal-format.ts).
 
 const config = workerData as KeyedWorkerConfig
-const port = parentPort ?? notAWorker()
+// This writer writes a local file and its journal; a PostgreSQL target has its own writer
+// (workers/postgres-keyed.ts), chosen by the store when it starts its pinned worker.
+const target = config.target.kind === 'file' ? config.target : wrongTarget(config.target.kind)
 
-function notAWorker (): never {
-  throw new Error('keyed-writer must run as a worker thread')
+function wrongTarget (kind: string): never {
+  throw new Error(`keyed-writer writes files, not a ${kind} target: this should not happen`)
 }
-// The keyed writer writes a local file and its journal; another target would be another writer.
-const target = config.target
 const journalPath = journalPathFor(target.path)
 
 /** What is at the journal path, as this worker last read or left it. */
@@ -319,29 +320,9 @@ async function handle (request: KeyedRequest): Promise<KeyedResponse> {
   switch (request.type) {
     case 'load': return await load(request)
     case 'write': return await write(request)
+    case 'fetch': throw new Error('a fetch is for a PostgreSQL target: this should not happen')
     default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
   }
 }
 
-function send (response: KeyedResponse): void {
-  try {
-    port.postMessage(response)
-  } catch (err) {
-    port.postMessage({ type: 'failed', id: response.id, message: 'the answer could not be sent', cause: serializeError(err) } satisfies KeyedResponse)
-  }
-}
-
-// Requests are handled one at a time, in order: the main side is single-flight, but a load and a
-// write must never interleave inside the worker either. Every request gets an answer: whatever
-// throws while handling or answering it becomes a 'failed' answer at once.
-let queue: Promise<void> = Promise.resolve()
-port.on('message', (request: KeyedRequest) => {
-  const id = (request as { id?: unknown }).id
-  queue = queue.then(async () => {
-    try {
-      send(await handle(request))
-    } catch (err) {
-      send({ type: 'failed', id: typeof id === 'number' ? id : -1, message: `the worker could not handle the request: ${(err as Error).message}`, cause: serializeError(err) })
-    }
-  })
-})
+serveKeyedRequests(async (request) => ({ response: await handle(request) }))

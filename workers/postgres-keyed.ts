@@ -1,0 +1,198 @@
+import { performance } from 'node:perf_hooks'
+import { workerData } from 'node:worker_threads'
+import type { Pool, PoolClient } from 'pg'
+import { createPool } from '../src/postgres-pool.js'
+import {
+  createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, schemaLockKey, upsertEntriesSql
+} from '../src/postgres-sql.js'
+import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
+import { type Answer, serveKeyedRequests } from './keyed-port.js'
+import { FencedWrite } from './postgres-write.js'
+import { serializeError } from './serialize-error.js'
+
+// The pinned worker of a KeyedStore whose target is PostgreSQL: one row per entry. A save applies
+// only the changed entries, in one transaction fenced by the lease (so the database's work, like
+// the main thread's, is O(change)), and is acknowledged after COMMIT. It keeps no mirror: the file
+// writer needs one to write the whole file, but here nothing is ever written whole.
+
+const config = workerData as KeyedWorkerConfig
+const target = config.target.kind === 'postgres' ? config.target : wrongTarget(config.target.kind)
+
+function wrongTarget (kind: string): never {
+  throw new Error(`postgres-keyed writes PostgreSQL rows, not a ${kind} target: this should not happen`)
+}
+
+const entries = entriesTable(target.tables)
+// Values that are not UTF-8 were not written by a store: refused on read, not patched over.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+let pool: Promise<Pool> | undefined
+let created: Promise<void> | undefined
+
+async function poolOf (): Promise<Pool> {
+  if (pool === undefined) {
+    pool = createPool(target.connection)
+    // A failed import of pg is not kept: installing it later works without a restart.
+    pool.catch(() => { pool = undefined })
+  }
+  return await pool
+}
+
+/**
+ * A connection checked out of the pool. A connection the server drops while it is checked out
+ * (a restart) emits 'error' besides failing its query, and the pool listens only to idle ones:
+ * unheard, that event would kill this thread. The query's rejection reports it.
+ */
+async function checkOut (): Promise<PoolClient> {
+  const client = await (await poolOf()).connect()
+  client.on('error', ignore)
+  return client
+}
+
+function checkIn (client: PoolClient, broken: boolean): void {
+  client.off('error', ignore)
+  client.release(broken)
+}
+
+function ignore (): void {}
+
+/** Runs `work` in one transaction on one connection; a failed one is rolled back and its connection dropped. */
+async function inTransaction<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
+  const client = await checkOut()
+  try {
+    await client.query('BEGIN')
+    const result = await work(client)
+    await client.query('COMMIT')
+    checkIn(client, false)
+    return result
+  } catch (err) {
+    // The connection may be dead (a restart) or in a failed transaction: never reused.
+    await client.query('ROLLBACK').catch(() => {})
+    checkIn(client, true)
+    throw err
+  }
+}
+
+/** Creates the entries table once per thread, under the advisory lock the main thread creates the others under. */
+async function ensureEntries (): Promise<void> {
+  if (created === undefined) {
+    created = inTransaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(target.tables)])
+      await client.query(createEntriesSql(target.tables))
+    })
+    // Not kept when it failed (the server was down): the next save tries again.
+    created.catch(() => { created = undefined })
+  }
+  await created
+}
+
+function fenced (generation: string): FencedWrite {
+  return new FencedWrite(`the lease of ${JSON.stringify(target.key)} moved past generation ${generation}: another owner took this store over, so this save was refused (rolled back) and its rows left untouched`)
+}
+
+/** A save's ops as one set of deletes and one of upserts: a re-set key is deleted first, so it moves to the end. */
+function split (ops: readonly KeyedOp[]): { readonly deletes: string[], readonly keys: string[], readonly values: Buffer[], readonly bytes: number } {
+  const deletes = new Set<string>()
+  const sets = new Map<string, unknown>()
+  for (const op of ops) {
+    if (op.length === 1) {
+      sets.delete(op[0])
+      deletes.add(op[0])
+    } else {
+      sets.set(op[0], op[1])
+    }
+  }
+  const keys: string[] = []
+  const values: Buffer[] = []
+  let bytes = 0
+  for (const [key, value] of sets) {
+    const text: unknown = JSON.stringify(value)
+    if (typeof text !== 'string') throw new TypeError(`JSON.stringify returned undefined for the entry ${JSON.stringify(key)}; there is nothing to write`)
+    const encoded = Buffer.from(text)
+    keys.push(key)
+    values.push(encoded)
+    bytes += encoded.byteLength
+  }
+  return { deletes: [...deletes], keys, values, bytes }
+}
+
+async function write (ops: readonly KeyedOp[], generation: string | undefined): Promise<WriteResult> {
+  const start = performance.now()
+  if (generation === undefined) return failed('write', 'a write to PostgreSQL without a fencing token', new Error('no generation: this should not happen'))
+  let changes: ReturnType<typeof split>
+  try {
+    changes = split(ops)
+  } catch (err) {
+    return failed('encode', 'the encoder failed', err)
+  }
+  const encoded = performance.now()
+  try {
+    await ensureEntries()
+    await inTransaction(async (client) => {
+      const fence = await client.query(fenceEntriesSql(target.tables), [target.key, generation])
+      if (fence.rowCount !== 1) throw fenced(generation)
+      if (changes.deletes.length > 0) await client.query(deleteEntriesSql(target.tables), [target.key, changes.deletes])
+      if (changes.keys.length > 0) await client.query(upsertEntriesSql(target.tables), [target.key, generation, changes.keys, changes.values])
+    })
+  } catch (err) {
+    if (err instanceof FencedWrite) return failed('fenced', 'the save was fenced', err)
+    return failed('write', `the save to ${target.describe} failed (rolled back, or the outcome of its COMMIT is unknown: the changes are kept, and applying them again is harmless)`, err)
+  }
+  return { ok: true, bytes: changes.bytes, encodeMs: encoded - start, writeMs: performance.now() - encoded }
+}
+
+function failed (stage: 'encode' | 'write' | 'fenced', message: string, err: unknown): WriteResult {
+  return { ok: false, stage, message, cause: serializeError(err) }
+}
+
+/** A row value that is not exactly one JSON value (it would change the object it is spliced into). */
+class BadRow extends Error {}
+
+/**
+ * Reads every entry, in order, as the bytes of one JSON object (`{"key":value,...}`), which the
+ * main thread decodes as it decodes a file: the values are spliced in as stored, each first
+ * checked to be one JSON value, so a row changed behind the store's back cannot add or hide keys.
+ */
+async function readEntries (id: number, generation: string): Promise<Answer> {
+  let rows: Array<{ key: string, value: Buffer }>
+  try {
+    await ensureEntries()
+    const client = await checkOut()
+    try {
+      rows = (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows
+      checkIn(client, false)
+    } catch (err) {
+      checkIn(client, true)
+      throw err
+    }
+  } catch (err) {
+    return { response: { type: 'load-failed', id, stage: 'read', message: `could not read the entries (lease generation ${generation}) from ${entries} on ${target.describe}`, cause: serializeError(err) } }
+  }
+  const parts: string[] = []
+  try {
+    for (const { key, value } of rows) {
+      let text: string
+      try {
+        text = utf8.decode(value)
+        JSON.parse(text)
+      } catch (err) {
+        throw new BadRow(`the entry ${JSON.stringify(key)} does not hold one JSON value (${(err as Error).message})`)
+      }
+      parts.push(`${JSON.stringify(key)}:${text}`)
+    }
+  } catch (err) {
+    return { response: { type: 'load-failed', id, stage: 'decode', message: `could not decode the entries in ${entries}`, cause: serializeError(err) } }
+  }
+  const snapshot = new Uint8Array(Buffer.from(`{${parts.join(',')}}`))
+  return { response: { type: 'fetched', id, snapshot }, transfer: [snapshot.buffer] }
+}
+
+async function handle (request: KeyedRequest): Promise<Answer> {
+  switch (request.type) {
+    case 'fetch': return await readEntries(request.id, request.generation)
+    case 'write': return { response: { type: 'written', id: request.id, appended: false, result: await write(request.ops, request.generation) } }
+    case 'load': throw new Error('a load of file bytes is for a file target: this should not happen')
+    default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
+  }
+}
+
+serveKeyedRequests(handle)
