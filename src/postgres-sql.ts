@@ -108,6 +108,15 @@ WHERE r.generation <= EXCLUDED.generation
 RETURNING 1`
 }
 
+/**
+ * Confirms, without writing, that the Store row $1 is still this owner's: the lease is still at
+ * generation $2 and the row was last written under it. No row: fenced (or the row was changed by
+ * someone else), so an unchanged save must not be acknowledged.
+ */
+export function confirmRowSql (tables: PostgresTables): string {
+  return `SELECT 1 FROM ${tables.leases} l JOIN ${tables.rows} r ON r.name = l.name AND r.generation = l.generation WHERE l.name = $1 AND l.generation = $2`
+}
+
 /** Deletes the Store row $1 under the fence of generation $2; returns the fence row when it held. */
 export function deleteRowSql (tables: PostgresTables): string {
   return `${fence(tables)}, gone AS (DELETE FROM ${tables.rows} WHERE name = $1 AND EXISTS (SELECT 1 FROM fence)) SELECT 1 FROM fence`
