@@ -73,12 +73,33 @@ async function rowOf (name: string, table = 'offload_store'): Promise<unknown> {
   return rows[0] === undefined ? undefined : JSON.parse(rows[0].data.toString('utf8'))
 }
 
-/** Resolves with the pid of the backend running a write of the store `name` once it waits on a lock. */
-async function blockedWriter (): Promise<number> {
+/** Resolves with the pid of the backend running a store's write once it waits (on a lock, or in COMMIT for a standby). */
+async function waitingWriter (waitEventType: 'Lock' | 'SyncRep'): Promise<number> {
+  const condition = waitEventType === 'Lock' ? "wait_event_type = 'Lock'" : "wait_event = 'SyncRep'"
   for (;;) {
-    const { rows } = await server.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%' AND pid <> pg_backend_pid()")
+    const { rows } = await server.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE ${condition} AND query LIKE '%INSERT INTO%offload_store%' AND pid <> pg_backend_pid()`)
     if (rows[0] !== undefined) return rows[0].pid
     await sleep(10)
+  }
+}
+
+/** Resolves once a reloaded synchronous_standby_names holds commits: a probe's COMMIT (into table commit_probe) is seen waiting, then ended. */
+async function commitsWait (): Promise<void> {
+  for (;;) {
+    const probe = await server.client()
+    probe.on('error', () => {})
+    const pid = (await probe.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
+    const probed = { done: false }
+    const insert = probe.query('INSERT INTO commit_probe VALUES (now())').then(() => { probed.done = true }, () => { probed.done = true })
+    let waiting = false
+    while (!probed.done && !waiting) {
+      waiting = (await server.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'", [pid])).rowCount === 1
+      if (!waiting) await sleep(10)
+    }
+    if (waiting) await server.query('SELECT pg_terminate_backend($1)', [pid])
+    await insert
+    await probe.end().catch(() => {})
+    if (waiting) return
   }
 }
 
@@ -160,7 +181,7 @@ describe('PostgreSQL faults', () => {
     await blocker.query('BEGIN')
     await blocker.query("SELECT 1 FROM offload_store WHERE name = 'dropped' FOR UPDATE")
     const rejected = assert.rejects(store.save(2), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && causeCode(err) === '57P01')
-    await server.query('SELECT pg_terminate_backend($1)', [await blockedWriter()])
+    await server.query('SELECT pg_terminate_backend($1)', [await waitingWriter('Lock')])
     await rejected
     assert.equal(store.lastError?.name, 'StoreWriteError')
     await blocker.query('ROLLBACK')
@@ -171,6 +192,35 @@ describe('PostgreSQL faults', () => {
     assert.equal(await rowOf('dropped'), 2)
     await store.save(3)
     assert.equal(await rowOf('dropped'), 3)
+    await store.close()
+  })
+
+  test('a connection dropped during COMMIT (committed here, never acknowledged) rejects the save with ERR_STORE_WRITE; the retry rewrites the row and it ends at the latest acknowledged state', async () => {
+    const store = pgStore<number>({ name: 'commit-lost' })
+    await store.save(1)
+    await server.query('CREATE TABLE commit_probe (at timestamptz)')
+    // Every COMMIT that writes now waits for a synchronous standby that never comes: the write is
+    // durable on this server, but its acknowledgement is held, as when a connection dies in COMMIT.
+    await server.query("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+    await server.query('SELECT pg_reload_conf()')
+    try {
+      await commitsWait()
+      // The server says nothing before it closes the socket: the cause is pg's 'Connection terminated'.
+      const rejected = assert.rejects(store.save(2), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && /outcome is unknown/.test(err.message))
+      await server.query('SELECT pg_terminate_backend($1)', [await waitingWriter('SyncRep')])
+      await rejected
+    } finally {
+      await server.query('ALTER SYSTEM RESET synchronous_standby_names')
+      await server.query('SELECT pg_reload_conf()')
+    }
+    // The outcome the store could not know: the row was committed.
+    assert.equal(await rowOf('commit-lost'), 2)
+    assert.equal(store.lastError?.name, 'StoreWriteError')
+    await store.saveNow()
+    assert.equal(store.lastError, undefined)
+    assert.equal(await rowOf('commit-lost'), 2)
+    await store.save(3)
+    assert.equal(await rowOf('commit-lost'), 3)
     await store.close()
   })
 
