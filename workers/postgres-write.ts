@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Pool } from 'pg'
 import { createPool } from '../src/postgres-pool.js'
 import { confirmRowSql, writeRowSql } from '../src/postgres-sql.js'
@@ -33,11 +34,26 @@ function fenced (target: PostgresWriteTarget): FencedWrite {
   return new FencedWrite(`the lease of ${JSON.stringify(target.key)} moved past generation ${target.generation}: another owner took this store over, so this write was refused and its data left untouched`)
 }
 
+/** Named statements per table pair: their text, and a name that is unique for it within 63 bytes. */
+const statements = new Map<string, { readonly name: string, readonly text: string }>()
+
+// A named statement is parsed and planned once per connection instead of once per write: about a
+// third less worker CPU per write (bench/pg-driver.ts; docs/postgres.md "Why pg").
+function writeStatement (target: PostgresWriteTarget): { readonly name: string, readonly text: string } {
+  const text = writeRowSql(target.tables)
+  let statement = statements.get(text)
+  if (statement === undefined) {
+    statement = { name: `offload-store-write-${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`, text }
+    statements.set(text, statement)
+  }
+  return statement
+}
+
 /** Upserts a Store's row under its fence, in one autocommitted statement; throws {@link FencedWrite} when fenced. */
 export async function writeRow (target: PostgresWriteTarget, data: string | Uint8Array): Promise<void> {
   const pool = await poolFor(target.connection)
   const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  const result = await pool.query(writeRowSql(target.tables), [target.key, target.generation, target.version, target.minorVersion, bytes])
+  const result = await pool.query({ ...writeStatement(target), values: [target.key, target.generation, target.version, target.minorVersion, bytes] })
   if (result.rowCount !== 1) throw fenced(target)
 }
 
