@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
-import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
 import { postgres, ShutdownRegistry, Store, type StoreError, StoreFlushError, WriterPool } from '../src/index.js'
 import { tempDir } from './helpers.js'
-import { fixture } from './rel-helpers.js'
+import { fixture, isRoot } from './rel-helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // Faults against a real server, the fencing holes around skipped writes, and the lease as the only
@@ -23,9 +23,9 @@ let n = 0
 interface Answer { readonly ok: boolean, readonly value?: unknown, readonly code?: string }
 
 /** A child process owning the store `name` (at `path`, when given), driven by line commands. */
-function owner (name: string, leaseMs: number, path?: string): { readonly proc: ChildProcessWithoutNullStreams, send: (line: string) => Promise<Answer> } {
+function owner (name: string, leaseMs: number, path?: string, user: { uid?: number, gid?: number } = {}): { readonly proc: ChildProcessWithoutNullStreams, send: (line: string) => Promise<Answer> } {
   const args = [fixture('postgres-owner.js'), server.connectionString, name, String(leaseMs), ...(path === undefined ? [] : [path])]
-  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], ...user })
   after(() => { proc.kill('SIGKILL') })
   const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]()
   return {
@@ -148,6 +148,21 @@ describe('With a PostgreSQL target the lease is the ownership, not a file lock',
     assert.equal(await rowOf('no-dir-1'), 1)
     assert.equal(await rowOf('no-dir-2'), 1)
     assert.deepEqual(readdirSync(dir), ['a-file'])
+  })
+
+  test('a store whose path lies in a directory its process may not write (read-only) loads and saves, and writes nothing there', async () => {
+    const dir = tempDir()
+    const readOnly = join(dir, 'read-only')
+    mkdirSync(readOnly, { mode: 0o555 })
+    // Root writes anywhere: the owner then runs as nobody, for whom the directory is read-only.
+    const user = isRoot ? { uid: 65534, gid: 65534 } : {}
+    if (isRoot) chmodSync(dir, 0o755)
+    const a = owner('read-only-dir', 10_000, join(readOnly, 'store.json'), user)
+    assert.deepEqual(await a.send('load'), { ok: true })
+    assert.deepEqual(await a.send('save 5'), { ok: true })
+    assert.deepEqual(await a.send('close'), { ok: true })
+    assert.equal(await rowOf('read-only-dir'), 5)
+    assert.deepEqual(readdirSync(readOnly), [])
   })
 
   test('two processes with the same path contend on the lease only: other names both write, the same name fails with ERR_STORE_LOCKED naming the lease holder', async () => {
