@@ -40,32 +40,35 @@ const READ_ONLY = new Set(['EACCES', 'EPERM', 'EROFS'])
  * when the file is free, registers its shutdown flush (exactly once), and watches its unwritten
  * data until exit (`state` is its write scheduler). When another process holds the lock, the
  * store's first read or write waits for it ({@link Ownership.ready}). A failed registration
- * releases everything, so a store that never existed holds nothing.
+ * releases everything, so a store that never existed holds nothing. A store with a PostgreSQL
+ * target takes no file lock and no claim: its lease is its ownership, and it is owned from the start.
  * @throws `ERR_STORE_INVALID_OPTION` for a path whose name stores reserve (`.<name>.lock`, temp names).
  */
 export function takeOwnership (options: ResolvedBaseOptions<unknown>, flush: ShutdownFlush, state: UnsavedState): Ownership {
   const { path, name } = options
   const problem = reservedNameProblem(path)
   if (problem !== undefined) invalid(options, 'path', `names a file no store may use: it ${problem}`, path)
-  const claim = new Claim(options)
+  // A PostgreSQL target's owner is whoever holds its lease (src/postgres-lease.ts): replicas on one
+  // machine must meet there, not on a lock file, and the directory of `path` need not exist.
+  const claim = options.target === undefined ? new Claim(options) : undefined
   let unregister: unknown
   try {
-    claim.tryNow()
+    claim?.tryNow()
     unregister = options.shutdownRegister(flush, { name, path })
   } catch (err) {
-    claim.release()
+    claim?.release()
     throw err
   }
   const unwatch = watchUntilExit({ name, path, logger: options.logger, flush, state })
   let released = false
   return {
-    get owned () { return claim.owned },
-    ready: async (purpose) => { await claim.ready(purpose) },
+    get owned () { return claim?.owned ?? true },
+    ready: async (purpose) => { await claim?.ready(purpose) },
     release: () => {
       if (released) return
       released = true
       unwatch()
-      claim.release()
+      claim?.release()
       if (typeof unregister === 'function') unregister()
     }
   }

@@ -8,7 +8,7 @@ import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
 import {
   acquireLeaseSql, createSchemaSql, deleteRowSql, leaseHolderSql, markSchemaSql, parseSchemaComment,
-  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaVersionSql
+  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaVersionSql, TABLE_COLUMNS, tableLayoutSql
 } from './postgres-sql.js'
 import type { PostgresConnection, WriteTarget } from './protocol.js'
 import { markPermanent } from './write-outcome.js'
@@ -42,9 +42,20 @@ function openPool (connection: PostgresConnection): { readonly pool: Promise<Poo
   }
 }
 
+/**
+ * Why the tables cannot be used as they are (a newer layout, or a table of another layout); the
+ * lease turns it into `ERR_STORE_VERSION` naming the store. Not cached: a fixed table is rechecked.
+ */
+class TableRefused extends Error {}
+
 /** Schemas already checked by this process, per server and table. */
 const checkedSchemas = new Map<string, Promise<void>>()
 
+/**
+ * Makes sure the tables exist with this layout. Tables that all exist are only inspected, so a
+ * role without CREATE rights (tables made once by an administrator) works; missing ones are
+ * created, under an advisory lock so replicas starting together do not race on the catalog.
+ */
 async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> {
   const key = JSON.stringify([target.connection, target.tables])
   let checked = checkedSchemas.get(key)
@@ -52,16 +63,28 @@ async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> 
     checked = (async () => {
       const client = await pool.connect()
       try {
-        await client.query('BEGIN')
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offload-store:${target.tables.rows}`])
-        for (const sql of createSchemaSql(target.schema, target.tables)) await client.query(sql)
+        const tables = Object.values(target.tables)
+        const { rows: present } = await client.query<{ missing: boolean }>('SELECT to_regclass(t) IS NULL AS missing FROM unnest($1::text[]) AS t', [tables])
+        if (present.some((row) => row.missing)) {
+          await client.query('BEGIN')
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offload-store:${target.tables.rows}`])
+          const created = (await client.query<{ missing: boolean }>('SELECT to_regclass($1) IS NULL AS missing', [target.tables.rows])).rows[0]?.missing === true
+          for (const sql of createSchemaSql(target.schema, target.tables)) await client.query(sql)
+          // Marked only when made here: an existing unmarked table is checked, not claimed.
+          if (created) await client.query(markSchemaSql(target.tables))
+          await client.query('COMMIT')
+        }
         const { rows } = await client.query<{ comment: unknown }>(schemaVersionSql(), [target.tables.rows])
         const version = parseSchemaComment(rows[0]?.comment)
         if (version !== undefined && version > SCHEMA_VERSION) {
-          throw new StoreVersionError(`the table ${target.tables.rows} has the layout of offload-store schema ${version}, newer than this code's ${SCHEMA_VERSION}; refusing to use it`)
+          throw new TableRefused(`the table ${target.tables.rows} has the layout of offload-store schema ${version}, newer than this code's ${SCHEMA_VERSION}; refusing to use it`)
         }
-        if (version === undefined) await client.query(markSchemaSql(target.tables))
-        await client.query('COMMIT')
+        for (const table of ['rows', 'leases'] as const) {
+          const problems = layoutProblems(TABLE_COLUMNS[table], (await client.query<{ column: string, type: string, is_unique: boolean }>(tableLayoutSql(), [target.tables[table]])).rows)
+          if (problems.length > 0) {
+            throw new TableRefused(`the table ${target.tables[table]} exists${version === undefined ? ' unmarked' : ''} with another layout than offload-store schema ${SCHEMA_VERSION} (${problems.join('; ')}); refusing to use it: give the target another table, or rename that one`)
+          }
+        }
         client.release()
       } catch (err) {
         client.release(true)
@@ -72,6 +95,18 @@ async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> 
     checked.catch(() => { checkedSchemas.delete(key) })
   }
   await checked
+}
+
+/** What a table lacks against the expected columns; empty when its layout serves. */
+function layoutProblems (expected: ReadonlyArray<readonly [string, string]>, actual: ReadonlyArray<{ column: string, type: string, is_unique: boolean }>): string[] {
+  const problems: string[] = []
+  for (const [column, type] of expected) {
+    const found = actual.find((row) => row.column === column)
+    if (found === undefined) problems.push(`no column ${column} ${type}`)
+    else if (found.type !== type) problems.push(`column ${column} is ${found.type}, not ${type}`)
+  }
+  if (actual.find((row) => row.column === 'name')?.is_unique === false) problems.push('name is not unique (no primary key or unique index on it alone)')
+  return problems
 }
 
 /** What a lease needs to know about its store. */
@@ -129,7 +164,7 @@ export class PostgresLease {
     try {
       generation = await this.generation()
     } catch (err) {
-      if (err instanceof StoreFencedError || err instanceof StoreLockedError) throw err
+      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
       throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
     }
     return {
@@ -146,7 +181,12 @@ export class PostgresLease {
 
   async #acquire (): Promise<string> {
     const pool = await this.#pool.pool
-    await ensureSchema(pool, this.#target)
+    try {
+      await ensureSchema(pool, this.#target)
+    } catch (err) {
+      if (err instanceof TableRefused) throw new StoreVersionError(err.message, this.#owner.context())
+      throw err
+    }
     const deadline = Date.now() + this.#target.lockTimeout
     const pause = Math.max(20, Math.min(250, Math.floor(this.#target.leaseMs / 4)))
     for (;;) {

@@ -65,6 +65,22 @@ export function parseSchemaComment (comment: unknown): number | undefined {
 }
 
 /**
+ * The columns (name and `format_type`) each table of {@link createSchemaSql} must have, checked
+ * before a table that already existed is used: a table of another layout is refused, not written.
+ */
+export const TABLE_COLUMNS: { readonly [Table in 'rows' | 'leases']: ReadonlyArray<readonly [column: string, type: string]> } = {
+  rows: [['name', 'text'], ['version', 'integer'], ['minor_version', 'integer'], ['data', 'bytea'], ['generation', 'bigint'], ['updated_at', 'timestamp with time zone']],
+  leases: [['name', 'text'], ['owner', 'text'], ['generation', 'bigint'], ['expires_at', 'timestamp with time zone']]
+}
+
+/** The columns of table $1 (a qualified name) with their types, and whether `name` alone is unique (the upserts' conflict target). */
+export function tableLayoutSql (): string {
+  return `SELECT a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
+  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL) AS is_unique
+FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`
+}
+
+/**
  * Takes the lease for $1 as owner $2 for $3 milliseconds when it is free, expired or already
  * this owner's; each taking bumps the generation (the fencing token). No row: someone else holds it.
  */
@@ -106,6 +122,15 @@ SELECT $1, $3, $4, $5, fence.generation, clock_timestamp() FROM fence
 ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, minor_version = EXCLUDED.minor_version, data = EXCLUDED.data, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at
 WHERE r.generation <= EXCLUDED.generation
 RETURNING 1`
+}
+
+/**
+ * Confirms, without writing, that the Store row $1 is still this owner's: the lease is still at
+ * generation $2 and the row was last written under it. No row: fenced (or the row was changed by
+ * someone else), so an unchanged save must not be acknowledged.
+ */
+export function confirmRowSql (tables: PostgresTables): string {
+  return `SELECT 1 FROM ${tables.leases} l JOIN ${tables.rows} r ON r.name = l.name AND r.generation = l.generation WHERE l.name = $1 AND l.generation = $2`
 }
 
 /** Deletes the Store row $1 under the fence of generation $2; returns the fence row when it held. */

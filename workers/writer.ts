@@ -5,7 +5,7 @@ import type { WriteResult, WriteTarget, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
 import { wrapBytes } from '../src/codec-frames.js'
 import { encodeBase, encoded } from './encoders.js'
-import { FencedWrite, writeRow } from './postgres-write.js'
+import { FencedWrite, refuseUnchanged, writeRow } from './postgres-write.js'
 import { serializeError as serialize } from './serialize-error.js'
 
 // Piscina's worker entry: one write per call. Failures are answered as data, not thrown, because a
@@ -56,6 +56,8 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   // value then skips the compressing too.
   const hash = task.previousHash === undefined && !task.hashOutput ? undefined : createHash('sha256').update(plain).digest('base64')
   if (hash !== undefined && hash === task.previousHash) {
+    const refused = await refuseUnchanged(task.target)
+    if (refused !== undefined) return { data: undefined, result: refused }
     return { data: plain, result: { ok: true, bytes: typeof plain === 'string' ? Buffer.byteLength(plain) : plain.byteLength, encodeMs: performance.now() - start, writeMs: 0, hash, skipped: true } }
   }
   let data: string | Uint8Array
