@@ -160,3 +160,31 @@ test('two instances on one PostgreSQL: the standby takes over every change a kil
   }
   t.diagnostic(`counts: ${JSON.stringify(counts)}`)
 })
+
+test('a leader stopped with SIGTERM hands its leases over: the standby takes over before they could expire, with every acknowledged change', { timeout: 60_000 }, async (t) => {
+  // Long, so a take-over that waited for the expiry could not pass.
+  const env = (): Record<string, string> => ({ DATABASE_URL: db.connectionString, LEASE_MS: '30000', DATA_DIR: tempDir('offload-store-example-pg-') })
+  const a = await startServer(env())
+  t.after(async () => { await a.stop('SIGKILL') })
+  await a.line((line) => line['role'] === 'leader')
+  // A standby asked to stop goes at once: it holds nothing.
+  const idle = await startServer(env())
+  t.after(async () => { await idle.stop('SIGKILL') })
+  assert.deepEqual(await idle.stop('SIGTERM'), { code: 0, signal: null }, `the standby did not exit cleanly; stderr:\n${idle.stderr()}`)
+  const b = await startServer(env())
+  t.after(async () => { await b.stop('SIGKILL') })
+
+  const load = await putLoad(a.url, { seconds: 1, maxRequests: 200, connections: 4, idPrefix: 'deploy' })
+  assert.equal(load.mismatched, 0)
+  assert.ok(load.acknowledged.size > 0, 'no PUT was acknowledged')
+  const { rows: leases } = await db.query<{ expires: Date }>('SELECT min(expires_at) AS expires FROM offload_store_leases')
+  const expiry = leases[0]?.expires ?? assert.fail('no lease')
+  assert.deepEqual(await a.stop('SIGTERM'), { code: 0, signal: null }, `A did not exit cleanly; stderr:\n${a.stderr()}`)
+  await b.line((line) => line['role'] === 'leader', 40_000)
+  const { rows: now } = await db.query<{ now: Date }>('SELECT clock_timestamp() AS now')
+  const tookOver = now[0]?.now ?? assert.fail('no time')
+  assert.ok(tookOver < expiry, `B took over at ${tookOver.toISOString()}, after A's leases would have expired (${expiry.toISOString()})`)
+  assert.deepEqual(missing(load.acknowledged, await served(b)).slice(0, 10), [])
+  t.diagnostic(`${load.acknowledged.size} changes acknowledged by A; B took over ${expiry.getTime() - tookOver.getTime()} ms before A's leases would have expired, with all of them`)
+  assert.deepEqual(await b.stop('SIGTERM'), { code: 0, signal: null })
+})
