@@ -21,6 +21,7 @@ import { type KeyedLargeResult, runKeyedLarge } from './scenarios/keyed-large.js
 import { type LoopLatencyResult, runLoopLatency } from './scenarios/loop-latency.js'
 import { runManyStores } from './scenarios/many-stores.js'
 import { runMillion } from './scenarios/million.js'
+import { runPostgres } from './scenarios/postgres.js'
 import { runThroughput } from './scenarios/throughput.js'
 import { type LoopScenarioSpec, suitePlan } from './suite.js'
 import { withTimeLimit } from './time-limit.js'
@@ -75,7 +76,7 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
   const workDir = mkdtempSync(join(tmpdir(), 'offload-store-bench-'))
   const startedAt = new Date().toISOString()
   const result: { -readonly [K in keyof RunResult]: RunResult[K] } = { schemaVersion: 2, scope, startedAt, finishedAt: startedAt, machine: describeMachine(), loopLatency: [], memory: [] }
-  const steps = (gate ? 1 : 0) + (verdictOnly ? 0 : plan.loopScenarios.length + plan.repeats + 3 + (plan.keyed === undefined ? 0 : 1) + (plan.million === undefined ? 0 : 1))
+  const steps = (gate ? 1 : 0) + (verdictOnly ? 0 : plan.loopScenarios.length + plan.repeats + 3 + (plan.keyed === undefined ? 0 : 1) + (plan.million === undefined ? 0 : 1) + (plan.postgres === undefined ? 0 : 1))
   const progress = progressLine(steps)
   try {
     if (gate && cpuSettings !== undefined) {
@@ -121,7 +122,7 @@ async function main (output: OutputOptions, args: Record<string, string | boolea
   return emitRun(result, verdict, { ...output, targets: config.targets })
 }
 
-async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult, million?: RunResult['million'], codecCost?: RunResult['codecCost'] }, workDir: string, step: (label: string) => void): Promise<void> {
+async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLatency: RunResult['loopLatency'], memory: RunResult['memory'], throughput?: RunResult['throughput'], manyStores?: RunResult['manyStores'], handoff?: RunResult['handoff'], keyed?: KeyedLargeResult, million?: RunResult['million'], codecCost?: RunResult['codecCost'], postgres?: RunResult['postgres'] }, workDir: string, step: (label: string) => void): Promise<void> {
   // Idle workers outlive the gaps between scenarios, so no scenario pays for a thread start.
   const pool = new WriterPool({ idleTimeout: 120_000 })
   const memory: MemoryCheckpoint[] = []
@@ -182,6 +183,14 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
       step('compression and encryption: offloaded against inline, file sizes, load paths')
       result.codecCost = await withTimeLimit('codec cost', limitFor(plan.codecSizes.length * 60_000), runCodecCost({ dir: workDir, pool, sizes: plan.codecSizes }))
       memory.push({ after: 'codec-cost', ...memorySnapshot() })
+    }
+
+    if (plan.postgres !== undefined) {
+      const pgPlan = plan.postgres
+      step('PostgreSQL: the target beside the file, and a bare pg loop')
+      const parts = pgPlan.loopScenarios.length * 3 + pgPlan.throughput.payloadSizes.length + pgPlan.mainThread.sizes.length
+      result.postgres = await withTimeLimit('postgres', limitFor(parts * pgPlan.loopDurationMs * 2), runPostgres({ dir: workDir, pool, plan: pgPlan }))
+      memory.push({ after: 'postgres', ...memorySnapshot() })
     }
 
     // Run the first scenario again: heap after each repeat should stay level.

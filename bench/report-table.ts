@@ -1,5 +1,6 @@
 import { checkStatus, type GateVerdict } from './gate.js'
 import type { RunResult } from './run-result.js'
+import type { PostgresResult } from './scenarios/postgres.js'
 import { formatTargets, type TargetsConfig, targetRows } from './targets.js'
 
 function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
@@ -109,6 +110,7 @@ export function formatReport (result: RunResult, verdict?: GateVerdict, targets?
       ['KeyedStore first saveNow()', ms(m.firstSaveMs), m.firstSaveRatio.toFixed(2), ms(m.saveLoop.p99Ms), ms(m.saveLoop.maxMs)]
     ]), '')
   }
+  if (result.postgres !== undefined) out.push(...formatPostgres(result.postgres), '')
   if (targets !== undefined) out.push(...formatTargets(targetRows(result, targets)), '')
   if (result.memory.length > 0) {
     const peak = Math.max(...result.memory.map((c) => c.peakRssMB))
@@ -130,4 +132,32 @@ export function formatReport (result: RunResult, verdict?: GateVerdict, targets?
     }
   }
   return out.join('\n')
+}
+
+/** The PostgreSQL section: loop delay with rows, saves/s against the bare pg loop, main thread file against PostgreSQL. */
+function formatPostgres (pg: PostgresResult): string[] {
+  if (pg.skipped !== undefined) return [`PostgreSQL target: skipped: ${pg.skipped}`]
+  const out = [`PostgreSQL target (${pg.server} on this machine, over loopback, fsync and synchronous_commit on). Loop delay while saving (ms); inline = encode on the main thread + pg upsert:`]
+  const rows: string[][] = []
+  for (const { params, modes } of pg.loopLatency) {
+    for (const mode of ['idle', 'inline', 'offloaded'] as const) {
+      const f = modes[mode]
+      const saving = mode !== 'idle'
+      rows.push([
+        mode === 'idle' ? `${params.name} (${sizeLabel(params.actualBytes)})` : '', mode,
+        ms(f.loop.p50Ms), ms(f.loop.p99Ms), ms(f.loop.maxMs), saving ? ms(f.loop.p99Ms - modes.idle.loop.p99Ms) : '', pct(f.loop.elu),
+        saving ? String(f.writes) : '', saving ? ms(f.mainPerWrite.p50Ms) : '', saving ? `${ms(f.saveLatency.p50Ms)} / ${ms(f.saveLatency.p99Ms)}` : ''
+      ])
+    }
+  }
+  out.push(table(['scenario', 'mode', 'p50', 'p99', 'max', 'Δp99', 'ELU', 'writes', 'main/write', 'save p50 / p99'], rows), '')
+  out.push('Durable saves/s, sequential (higher is better): Store.save() with the PostgreSQL target against a bare pg loop (JSON.stringify + one autocommitted upsert of the same row shape on the main thread), alternating slices:')
+  out.push(table(['payload', 'save()/s', 'bare pg/s', 'ratio', 'rounds'], pg.throughput.map((t) => [
+    sizeLabel(t.payloadBytes), t.saveOpsPerSec.toFixed(0), t.bareOpsPerSec.toFixed(0), t.ratio.toFixed(2), t.roundRatios.map((r) => r.toFixed(2)).join(', ')
+  ])), '')
+  out.push('Main-thread ms per save of the same state (codecs.json(), medians of interleaved saves):')
+  out.push(table(['state', 'file', 'PostgreSQL', 'ratio', 'saves'], pg.mainThread.map((r) => [
+    sizeLabel(r.actualBytes), ms(r.fileMainMs), ms(r.postgresMainMs), r.ratio.toFixed(2), String(r.saves)
+  ])))
+  return out
 }

@@ -8,6 +8,7 @@ import type { KeyedLargeResult } from './scenarios/keyed-large.js'
 import type { LoopLatencyResult } from './scenarios/loop-latency.js'
 import type { ManyStoresResult } from './scenarios/many-stores.js'
 import type { MillionResult } from './scenarios/million.js'
+import type { PostgresResult } from './scenarios/postgres.js'
 
 /** Sequential durable writes of 1 KB: `save()` against the bare fsync loop, in the same run. */
 export interface ThroughputResult {
@@ -65,6 +66,8 @@ export interface RunResult {
   readonly keyed?: KeyedLargeResult
   /** A million keyed entries: load and first save against Store and inline JSON (full scope). */
   readonly million?: MillionResult
+  /** The PostgreSQL target beside the file, or why it was skipped (full scope). */
+  readonly postgres?: PostgresResult
   /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */
   readonly cpu?: CpuVerdictResult
   /** The gate's verdict, when the run was judged. */

@@ -1,5 +1,6 @@
 import type { EncoderName } from './encoders.js'
 import type { LoadPattern } from './scenarios/loop-latency.js'
+import type { PostgresPlan } from './scenarios/postgres.js'
 
 /** One loop-latency scenario of the matrix, before its state is generated. */
 export interface LoopScenarioSpec {
@@ -26,6 +27,8 @@ export interface SuitePlan {
   readonly codecSizes?: readonly number[]
   /** The million-entry scenario; absent from the quick scope. */
   readonly million?: { readonly entries: number, readonly repeats: number }
+  /** The PostgreSQL target beside the file, on a server the run starts; absent from the quick scope. */
+  readonly postgres?: PostgresPlan
 }
 
 /** The state sizes of the matrix: 1 KB, 150 KB, 1.5 MB, 15 MB. */
@@ -46,7 +49,17 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
       repeats: 2,
       keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6 },
       codecSizes: [150_000, 1_500_000, 15_000_000],
-      million: { entries: 1_000_000, repeats: 3 }
+      million: { entries: 1_000_000, repeats: 3 },
+      postgres: {
+        loopScenarios: [
+          { sizeBytes: 150_000, encoder: 'heavy', pattern: 'save-10ms' },
+          { sizeBytes: 1_500_000, encoder: 'heavy', pattern: 'save-10ms' }
+        ],
+        loopDurationMs: 2500,
+        loopRounds: 5,
+        throughput: { payloadSizes: [1_000, 150_000], rounds: 10, sliceMs: 300 },
+        mainThread: { sizes: [1_000, 150_000, 1_500_000], saves: 43 }
+      }
     }
   }
   return {

@@ -62,6 +62,8 @@ export interface LoopLatencyContext {
   readonly mutate: (step: number) => void
   readonly dir: string
   readonly pool: WriterPool
+  /** Makes a mode's saver instead of the file savers (the PostgreSQL scenario writes rows). */
+  readonly saverFor?: (mode: 'inline' | 'offloaded', path: string) => Saver
 }
 
 const SAVE_EVERY_MS = 10
@@ -76,8 +78,8 @@ const STORM_GAP_MS = 150
 function makeSaver (mode: Mode, path: string, context: LoopLatencyContext): Saver | undefined {
   switch (mode) {
     case 'idle': return undefined
-    case 'inline': return new InlineSaver(path, context.encoder)
-    case 'offloaded': return new OffloadedSaver(path, context.encoder.codec, context.pool)
+    case 'inline': return context.saverFor?.(mode, path) ?? new InlineSaver(path, context.encoder)
+    case 'offloaded': return context.saverFor?.(mode, path) ?? new OffloadedSaver(path, context.encoder.codec, context.pool)
     default: throw new Error(`unknown mode ${JSON.stringify(mode as unknown)}: this should not happen`)
   }
 }

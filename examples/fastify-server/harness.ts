@@ -25,6 +25,8 @@ export interface ServerProcess {
   readonly exited: Promise<Exit>
   /** Sends `signal` and waits for the exit; SIGKILLs it after `timeoutMs`. */
   readonly stop: (signal?: NodeJS.Signals, timeoutMs?: number) => Promise<Exit>
+  /** Resolves at the first JSON line on stdout (printed so far or later) that `match` accepts. */
+  readonly line: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>
 }
 
 /**
@@ -49,28 +51,45 @@ export async function startServer (env: Record<string, string>, timeoutMs = 10_0
     }
   }
 
-  const lines = createInterface({ input: child.stdout })
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`the server did not print its URL within ${timeoutMs} ms; stderr:\n${stderr}`)) }, timeoutMs)
-    lines.on('line', (line) => {
-      let parsed: unknown
-      try { parsed = JSON.parse(line) } catch { return }
-      const listening = (parsed as { listening?: unknown }).listening
-      if (typeof listening === 'string') { clearTimeout(timer); resolve(listening) }
-    })
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`the server exited (code ${code}, signal ${signal}) before listening; stderr:\n${stderr}`))
-    }, reject)
-  }).catch(async (err: unknown) => {
-    await stop('SIGKILL')
-    throw err
+  // Every JSON line on stdout, kept, so a wait that starts late still sees a line printed before it.
+  const seen: Array<Record<string, unknown>> = []
+  const waiters = new Set<(line: Record<string, unknown>) => void>()
+  createInterface({ input: child.stdout }).on('line', (text) => {
+    let parsed: unknown
+    try { parsed = JSON.parse(text) } catch { return }
+    if (typeof parsed !== 'object' || parsed === null) return
+    seen.push(parsed as Record<string, unknown>)
+    for (const waiter of waiters) waiter(parsed as Record<string, unknown>)
   })
+  const line = async (match: (line: Record<string, unknown>) => boolean, lineTimeoutMs = 30_000): Promise<Record<string, unknown>> => {
+    const earlier = seen.find(match)
+    if (earlier !== undefined) return earlier
+    let waiter: ((line: Record<string, unknown>) => void) | undefined
+    let timer: NodeJS.Timeout | undefined
+    try {
+      return await new Promise((resolve, reject) => {
+        waiter = (parsed) => { if (match(parsed)) resolve(parsed) }
+        waiters.add(waiter)
+        timer = setTimeout(() => { reject(new Error(`the server printed no matching line within ${lineTimeoutMs} ms; stderr:\n${stderr}`)) }, lineTimeoutMs)
+        exited.then(({ code, signal }) => { reject(new Error(`the server exited (code ${code}, signal ${signal}) before printing the line; stderr:\n${stderr}`)) }, reject)
+      })
+    } finally {
+      if (waiter !== undefined) waiters.delete(waiter)
+      clearTimeout(timer)
+    }
+  }
+
+  const url = await line((parsed) => typeof parsed['listening'] === 'string', timeoutMs)
+    .then((parsed) => String(parsed['listening']))
+    .catch(async (err: unknown) => {
+      await stop('SIGKILL')
+      throw err
+    })
   if (!url.startsWith('http://127.0.0.1:')) {
     await stop('SIGKILL')
     throw new Error(`refusing to load anything but loopback, the server listens on ${url}`)
   }
-  return { url, child, stderr: () => stderr, exited, stop }
+  return { url, child, stderr: () => stderr, exited, stop, line }
 }
 
 export interface PutLoadOptions {
@@ -89,6 +108,8 @@ export interface PutLoadOptions {
    * when the server is shutting down, instead of reconnecting until `seconds`. @defaultValue false
    */
   readonly stopOnError?: boolean
+  /** Called at each acknowledged PUT with the count so far (to act in the middle of the load). */
+  readonly onAcknowledged?: (count: number) => void
 }
 
 export interface PutLoadResult {
@@ -111,7 +132,7 @@ interface Context { id?: string }
  * acknowledged only when it is a 2xx whose body names the id and key that request sent.
  */
 export async function putLoad (url: string, options: PutLoadOptions): Promise<PutLoadResult> {
-  const { seconds, maxRequests, connections = 8, rate = 0, idPrefix = 'dev', stopOnError = false } = options
+  const { seconds, maxRequests, connections = 8, rate = 0, idPrefix = 'dev', stopOnError = false, onAcknowledged } = options
   const sent = new Map<string, PairingInput>()
   const acknowledged = new Map<string, Pairing>()
   let rejected = 0
@@ -161,6 +182,7 @@ export async function putLoad (url: string, options: PutLoadOptions): Promise<Pu
             return
           }
           acknowledged.set(id, { name: answer.name, publicKey: answer.publicKey, pairedAt: answer.pairedAt })
+          onAcknowledged?.(acknowledged.size)
         }
       }]
     }, (err: unknown, res: autocannon.Result) => {

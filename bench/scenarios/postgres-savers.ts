@@ -1,0 +1,131 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { performance } from 'node:perf_hooks'
+import { type Codec, type PostgresTarget, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
+import pg from 'pg'
+import type { BenchEncoder } from '../encoders.js'
+import type { Saver, WriteSample } from '../saver.js'
+
+// The two sides of the PostgreSQL scenario: a Store with a PostgreSQL target, and what people do
+// without it, encoding on the main thread and upserting with pg. Both write the same table shape.
+
+/** Quotes an SQL identifier. */
+function ident (name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** The library's row layout (docs/postgres.md), for the bare loop's own table. */
+export function createBareTableSql (table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${ident(table)} (name text PRIMARY KEY, version integer, minor_version integer, data bytea NOT NULL, generation bigint NOT NULL, updated_at timestamptz NOT NULL)`
+}
+
+/**
+ * One autocommitted upsert of row $1 with bytes $2: a single round trip, acknowledged after COMMIT,
+ * the least any durable writer of a row does (the library's write adds its fence to the same statement).
+ */
+export function bareUpsertSql (table: string): string {
+  return `INSERT INTO ${ident(table)} AS r (name, version, minor_version, data, generation, updated_at) VALUES ($1, NULL, NULL, $2, 1, clock_timestamp())
+ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at`
+}
+
+/** A {@link Store} with a PostgreSQL target behind the {@link Saver} calls; its writes read from `offload-store:write:end`. */
+export class PostgresOffloadedSaver implements Saver {
+  readonly writes: WriteSample[] = []
+  readonly #store: Store<unknown>
+
+  constructor (path: string, name: string, codec: Codec<unknown>, pool: WriterPool, target: PostgresTarget) {
+    // As the file saver: every save writes, and no hand-off warnings on stderr.
+    this.#store = new Store<unknown>({ path, name, codec, pool, target, shutdownRegister: new ShutdownRegistry().register, skipUnchanged: false, handoffWarnMs: Infinity })
+    diagnosticsChannel.subscribe('offload-store:write:end', this.#onWriteEnd)
+  }
+
+  readonly #onWriteEnd = (message: unknown): void => {
+    const end = message as WriteEndMessage
+    if (end.path === this.#store.path) this.writes.push({ mainMs: end.mainMs, totalMs: end.totalMs })
+  }
+
+  async save (value: unknown): Promise<void> {
+    await this.#store.save(value)
+  }
+
+  delaySave (fn: () => unknown, delayMs: number): void {
+    this.#store.delaySave(fn, delayMs)
+  }
+
+  async close (): Promise<void> {
+    try {
+      await this.#store.close()
+    } finally {
+      diagnosticsChannel.unsubscribe('offload-store:write:end', this.#onWriteEnd)
+    }
+  }
+}
+
+/**
+ * Encodes on the main thread at call time, then upserts with one pg.Client, the queries of
+ * overlapping saves queued in call order; `delaySave` is the usual trailing debounce.
+ */
+export class PostgresInlineSaver implements Saver {
+  readonly writes: WriteSample[] = []
+  readonly #client: Promise<pg.Client>
+  readonly #sql: string
+  readonly #key: string
+  readonly #encoder: BenchEncoder
+  readonly #inFlight = new Set<Promise<void>>()
+  #timer: NodeJS.Timeout | undefined
+  #pendingFn: (() => unknown) | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor (connectionString: string, table: string, key: string, encoder: BenchEncoder) {
+    const client = new pg.Client({ connectionString })
+    this.#client = client.connect().then(() => client)
+    this.#client.catch(() => {}) // reported by the first save
+    this.#sql = bareUpsertSql(table)
+    this.#key = key
+    this.#encoder = encoder
+  }
+
+  async save (value: unknown): Promise<void> {
+    // Tracked from the call, so close() waits for a save still waiting for the connection.
+    const saving = this.#write(value)
+    this.#inFlight.add(saving)
+    try {
+      await saving
+    } finally {
+      this.#inFlight.delete(saving)
+    }
+  }
+
+  async #write (value: unknown): Promise<void> {
+    const client = await this.#client
+    const start = performance.now()
+    const encoded = this.#encoder.encodeInline(value)
+    const data = typeof encoded === 'string' ? Buffer.from(encoded) : encoded
+    // One query at a time on the connection, in call order (pg 9 drops its own queue).
+    const writing = this.#queue.then(async () => await client.query(this.#sql, [this.#key, data]))
+    this.#queue = writing.catch(() => {})
+    const mainMs = performance.now() - start
+    await writing
+    this.writes.push({ mainMs, totalMs: performance.now() - start })
+  }
+
+  delaySave (fn: () => unknown, delayMs: number): void {
+    this.#pendingFn = fn
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = setTimeout(this.#fire, delayMs)
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined
+    const fn = this.#pendingFn
+    this.#pendingFn = undefined
+    // Errors surface through the tracked write; a debounced fire has no caller to reject.
+    if (fn !== undefined) this.save(fn()).catch(() => {})
+  }
+
+  async close (): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#fire()
+    await Promise.all(this.#inFlight)
+    await (await this.#client).end()
+  }
+}

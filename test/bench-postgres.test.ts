@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { after, test } from 'node:test'
+import { formatReport } from '../bench/report-table.js'
+import type { RunResult } from '../bench/run-result.js'
+import { runPostgres } from '../bench/scenarios/postgres.js'
+import { WriterPool } from '../src/index.js'
+import { tempDir } from './helpers.js'
+
+const pool = new WriterPool({ maxThreads: 2 })
+after(async () => { await pool.close() })
+
+function runResult (postgres: RunResult['postgres']): RunResult {
+  return {
+    schemaVersion: 2,
+    scope: 'full',
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:01:00.000Z',
+    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
+    loopLatency: [],
+    memory: [],
+    ...(postgres === undefined ? {} : { postgres })
+  }
+}
+
+// A short plan: the figures are not judged here, only that each part measured what it says.
+test('the PostgreSQL scenario starts its own server and measures the loop, save() against a bare pg loop, and the main thread per save against a file', { timeout: 120_000 }, async () => {
+  const result = await runPostgres({
+    dir: tempDir('offload-store-bench-pg-'),
+    pool,
+    plan: {
+      loopScenarios: [{ sizeBytes: 10_000, encoder: 'json', pattern: 'save-10ms' }],
+      loopDurationMs: 300,
+      loopRounds: 1,
+      throughput: { payloadSizes: [1_000], rounds: 2, sliceMs: 100 },
+      mainThread: { sizes: [10_000], saves: 8 }
+    }
+  })
+  if (result.skipped !== undefined) assert.fail(`skipped: ${result.skipped}`)
+  assert.match(result.server, /^PostgreSQL \d+/)
+  const loop = result.loopLatency[0] ?? assert.fail('no loop scenario')
+  assert.ok(loop.modes.inline.writes > 0, 'the inline pg saver wrote nothing')
+  assert.ok(loop.modes.offloaded.writes > 0, 'the Store on PostgreSQL wrote nothing')
+  const pair = result.throughput[0] ?? assert.fail('no throughput row')
+  assert.ok(pair.saveOpsPerSec > 0 && pair.bareOpsPerSec > 0, JSON.stringify(pair))
+  assert.equal(pair.roundRatios.length, 2)
+  assert.ok(Number.isFinite(pair.ratio) && pair.ratio > 0)
+  const main = result.mainThread[0] ?? assert.fail('no main-thread row')
+  assert.equal(main.saves, 5)
+  assert.ok(main.fileMainMs > 0 && main.postgresMainMs > 0 && Number.isFinite(main.ratio), JSON.stringify(main))
+  const report = formatReport(runResult(result))
+  assert.match(report, /PostgreSQL target \(PostgreSQL \d+/)
+  assert.match(report, /postgres\/json\/10KB\/save-10ms/)
+  assert.match(report, /bare pg\/s/)
+})
+
+test('without PostgreSQL binaries the scenario reports itself skipped, in the report and in the JSON', async () => {
+  const result = await runPostgres({
+    dir: tempDir('offload-store-bench-pg-'),
+    pool,
+    binDir: tempDir('offload-store-no-pg-'),
+    plan: { loopScenarios: [], loopDurationMs: 1, loopRounds: 1, throughput: { payloadSizes: [], rounds: 1, sliceMs: 1 }, mainThread: { sizes: [], saves: 1 } }
+  })
+  const message = 'skipped: PostgreSQL binaries not found (apt-get install postgresql)'
+  assert.deepEqual(result, { kind: 'postgres', skipped: 'PostgreSQL binaries not found (apt-get install postgresql)' })
+  assert.ok(formatReport(runResult(result)).includes(`PostgreSQL target: ${message}`))
+  assert.ok(JSON.stringify(runResult(result)).includes('"skipped":"PostgreSQL binaries not found (apt-get install postgresql)"'))
+})
