@@ -37,9 +37,10 @@ async function served (server: ServerProcess): Promise<Map<string, Pairing>> {
 }
 
 async function stored (): Promise<Record<string, Pairing>> {
-  const { rows } = await db.query<{ data: Buffer }>('SELECT data FROM offload_store WHERE name = $1', ['pairings'])
-  assert.equal(rows.length, 1, 'no pairings row')
-  return JSON.parse(rows[0]?.data.toString('utf8') ?? '') as Record<string, Pairing>
+  // A KeyedStore on PostgreSQL keeps one row per entry.
+  const { rows } = await db.query<{ key: string, value: Buffer }>('SELECT key, value FROM offload_store_entries WHERE name = $1', ['pairings'])
+  assert.ok(rows.length > 0, 'no pairings rows')
+  return Object.fromEntries(rows.map(({ key, value }) => [key, JSON.parse(value.toString('utf8')) as Pairing]))
 }
 
 /** The acknowledged pairings that `found` lacks or holds with another value. */
@@ -55,11 +56,11 @@ function missing (acknowledged: ReadonlyMap<string, Pairing>, found: ReadonlyMap
 
 test('two instances on one PostgreSQL: the standby takes over every change a killed leader acknowledged, and a paused leader that wakes up is fenced', { timeout: 60_000 }, async (t) => {
   const instances: ServerProcess[] = []
+  const dataDir = tempDir('offload-store-example-pg-')
   t.after(async () => { for (const instance of instances) { instance.child.kill('SIGCONT'); await instance.stop('SIGKILL') } })
   const start = async (): Promise<ServerProcess> => {
-    // A DATA_DIR each, as on separate machines: a Store keeps its lock file beside its path even
-    // with a PostgreSQL target, and instances sharing one would queue on that lock, not the lease.
-    const env = { DATABASE_URL: db.connectionString, LEASE_MS: String(LEASE_MS), DATA_DIR: tempDir('offload-store-example-pg-') }
+    // One DATA_DIR for all: a store on PostgreSQL keeps no file there, so instances meet on the lease.
+    const env = { DATABASE_URL: db.connectionString, LEASE_MS: String(LEASE_MS), DATA_DIR: dataDir }
     const instance = await startServer(env)
     instances.push(instance)
     return instance

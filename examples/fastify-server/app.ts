@@ -2,7 +2,6 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { KeyedStore, type Logger, postgres, ShutdownRegistry, Store, StoreError } from '../../src/index.js'
 import { LoopMonitor } from './loop-metrics.js'
-import { WholeMapStore } from './whole-map-store.js'
 
 /** One paired device, as a client sends it. */
 export interface PairingInput {
@@ -144,7 +143,7 @@ export async function buildApp (options: AppOptions): Promise<App> {
     // lockTimeout only bounds one wait: untilLeased waits again, for as long as the leader lives.
     const target = postgres({ connectionString, leaseMs, lockTimeout: 60_000 })
     // The same names on every instance: they are the rows' keys, and the leases'.
-    const pairingStore = new WholeMapStore<Pairing>({
+    const pairingStore = new KeyedStore<string, Pairing>({
       path: join(dataDir, 'pairings.json'),
       name: 'pairings',
       shutdownRegister: shutdown.register,
