@@ -7,6 +7,7 @@ import { type UnsavedState, watchUntilExit } from './exit-watch.js'
 import { closeLockFile, identityOf, type LockHolder, lockPathFor, openLockFile, readHolder, reservedNameProblem, thisHolder, tryLock, writeHolder } from './lock-file.js'
 import { makeDirectory } from './make-directory.js'
 import type { ShutdownFlush } from './shutdown.js'
+import type { PostgresTarget } from './postgres.js'
 
 // Who owns a store's file. Across processes (and threads): the lock in lock-file.ts, held from the
 // moment ownership is taken until close() or the process's death. Within this module's process:
@@ -51,12 +52,14 @@ export function takeOwnership (options: ResolvedBaseOptions<unknown>, flush: Shu
   // A PostgreSQL target's owner is whoever holds its lease (src/postgres-lease.ts): replicas on one
   // machine must meet there, not on a lock file, and the directory of `path` need not exist.
   const claim = options.target === undefined ? new Claim(options) : undefined
+  const leaseKey = options.target === undefined ? undefined : claimLease(options, options.target)
   let unregister: unknown
   try {
     claim?.tryNow()
     unregister = options.shutdownRegister(flush, { name, path })
   } catch (err) {
     claim?.release()
+    if (leaseKey !== undefined) leases.delete(leaseKey)
     throw err
   }
   const unwatch = watchUntilExit({ name, path, logger: options.logger, flush, state })
@@ -69,9 +72,24 @@ export function takeOwnership (options: ResolvedBaseOptions<unknown>, flush: Shu
       released = true
       unwatch()
       claim?.release()
+      if (leaseKey !== undefined) leases.delete(leaseKey)
       if (typeof unregister === 'function') unregister()
     }
   }
+}
+
+// The PostgreSQL leases open stores of this process hold or will take, by server, lease table and
+// name. Two stores of one process on one lease would otherwise wait for each other until lockTimeout.
+const leases = new Map<string, string>()
+
+function claimLease (options: ResolvedBaseOptions<unknown>, target: PostgresTarget): string {
+  const key = `${target.describe} ${target.tables.leases} ${options.name}`
+  const other = leases.get(key)
+  if (other !== undefined) {
+    throw new StorePathInUseError(`another open store in this process (${other}) already owns the lease of ${JSON.stringify(options.name)} in ${target.tables.leases} on ${target.describe}; close() it first`, { store: options.name, path: options.path })
+  }
+  leases.set(key, options.path)
+  return key
 }
 
 class Claim {

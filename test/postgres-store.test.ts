@@ -47,6 +47,18 @@ describe('Store on PostgreSQL', () => {
     await second.close()
   })
 
+  test('a second open store in this process on the same name and server throws ERR_STORE_PATH_IN_USE at once, not after lockTimeout', async () => {
+    const first = pgStore<number>({ name: 'claimed', lockTimeout: 30_000 })
+    await first.save(1)
+    // Thrown by the constructor: it never reaches the lease, where it would wait for lockTimeout.
+    assert.throws(() => pgStore<number>({ name: 'claimed', lockTimeout: 30_000 }), (err: StoreError) =>
+      err.code === 'ERR_STORE_PATH_IN_USE' && /"claimed"/.test(err.message) && /close\(\) it first/.test(err.message))
+    await first.close()
+    const second = pgStore<number>({ name: 'claimed', lockTimeout: 30_000 })
+    assert.equal(await second.load(), 1)
+    await second.close()
+  })
+
   test('remove() deletes the row under the fence', async () => {
     const store = pgStore<number>({ name: 'removed' })
     await store.save(1)
