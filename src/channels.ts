@@ -1,4 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
+import type { StoreError } from './errors.js'
 
 /** Published when a write is handed to a worker. */
 export interface WriteStartMessage {
@@ -34,19 +35,32 @@ export interface WriteErrorMessage {
   readonly error: Error
 }
 
+/** Published when a PostgreSQL target's lease turns out to be taken over (at a renewal or a refused write); the store is fenced from then on. */
+export interface LeaseLostMessage {
+  readonly store: string
+  readonly path: string
+  /** The generation (fencing token) this store held. */
+  readonly generation: string
+  /** The `ERR_STORE_FENCED` error its later writes reject with. */
+  readonly error: StoreError
+}
+
 /** The channels' names, for `diagnosticsChannel.subscribe(name, fn)`. */
 export const channelNames = {
   writeStart: 'offload-store:write:start',
   writeEnd: 'offload-store:write:end',
-  writeError: 'offload-store:write:error'
+  writeError: 'offload-store:write:error',
+  leaseLost: 'offload-store:lease:lost'
 } as const
 
-/** `node:diagnostics_channel` channels, named `offload-store:write:*`, as undici does for requests. */
+/** `node:diagnostics_channel` channels, named `offload-store:write:*` and `offload-store:lease:lost`, as undici does for requests. */
 export const channels = {
   /** {@link WriteStartMessage} */
   writeStart: diagnosticsChannel.channel(channelNames.writeStart),
   /** {@link WriteEndMessage} */
   writeEnd: diagnosticsChannel.channel(channelNames.writeEnd),
   /** {@link WriteErrorMessage} */
-  writeError: diagnosticsChannel.channel(channelNames.writeError)
+  writeError: diagnosticsChannel.channel(channelNames.writeError),
+  /** {@link LeaseLostMessage} */
+  leaseLost: diagnosticsChannel.channel(channelNames.leaseLost)
 } as const

@@ -27,7 +27,7 @@ export {
   type StoreErrorCode,
   type StoreErrorContext
 } from './errors.js'
-export { channels, type WriteStartMessage, type WriteEndMessage, type WriteErrorMessage } from './channels.js'
+export { channels, type LeaseLostMessage, type WriteStartMessage, type WriteEndMessage, type WriteErrorMessage } from './channels.js'
 export type { Logger } from './logger.js'
 export type { LockHolder } from './lock-file.js'
 export type { StoreStats, LastWrite } from './telemetry.js'

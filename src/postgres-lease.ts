@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Pool } from 'pg'
 import { type StoreErrorContext, StoreFencedError, StoreLockedError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import type { Logger } from './logger.js'
+import { channels, type LeaseLostMessage } from './channels.js'
 import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
 import {
@@ -238,6 +239,11 @@ export class PostgresLease {
     this.#held = undefined
     this.#lost = markPermanent(new StoreFencedError(`another owner took the lease over after generation ${held}; this store no longer writes (its later changes are refused, the new owner's data is untouched)`, this.#owner.context()))
     this.#owner.logger.error({ store: this.#owner.key, generation: held }, 'the lease was taken over by another owner; this store is fenced')
+    // A server steps down on this at once, instead of serving stale memory until its next write.
+    if (channels.leaseLost.hasSubscribers) {
+      const { store = this.#owner.key, path = '' } = this.#owner.context()
+      channels.leaseLost.publish({ store, path, generation: held, error: this.#lost } satisfies LeaseLostMessage)
+    }
   }
 
   /** Reads the Store row's bytes (undefined: no row), after taking the lease so no other owner writes meanwhile. */

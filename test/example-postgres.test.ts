@@ -127,6 +127,9 @@ test('two instances on one PostgreSQL: the standby takes over every change a kil
     b.child.kill('SIGCONT')
   }
   const before = await stored()
+  // Awake, B steps down at its first lease renewal, before any write reaches it.
+  await b.line((line) => line['role'] === 'fenced', 20_000)
+  assert.deepEqual(await request(`${b.url}/health`, 'GET'), { status: 503, body: { role: 'fenced' } })
   for (let i = 0; i < 3; i++) {
     const answer = await request(`${b.url}/pairings/stale-${i}`, 'PUT', { name: `stale ${i}`, publicKey: 'stale' })
     staleAnswers.push(answer)

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { join } from 'node:path'
-import { postgres, ShutdownRegistry, Store, StoreError, WriterPool } from '../src/index.js'
+import { type LeaseLostMessage, postgres, ShutdownRegistry, Store, StoreError, WriterPool } from '../src/index.js'
 import { recordingLogger, tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
@@ -57,6 +58,27 @@ describe('Store on PostgreSQL', () => {
     const second = pgStore<number>({ name: 'claimed', lockTimeout: 30_000 })
     assert.equal(await second.load(), 1)
     await second.close()
+  })
+
+  test('a lease taken over behind the owner\'s back is published on offload-store:lease:lost at the next renewal, before any write', async () => {
+    const store = pgStore<number>({ name: 'lost-lease', leaseMs: 300 })
+    await store.save(1)
+    const lost = new Promise<LeaseLostMessage>((resolve) => {
+      const onMessage = (message: unknown): void => {
+        if ((message as LeaseLostMessage).store !== 'lost-lease') return
+        diagnosticsChannel.unsubscribe('offload-store:lease:lost', onMessage)
+        resolve(message as LeaseLostMessage)
+      }
+      diagnosticsChannel.subscribe('offload-store:lease:lost', onMessage)
+    })
+    // Another owner takes the lease over, as a replica would after a pause longer than leaseMs.
+    await server.query("UPDATE offload_store_leases SET owner = 'elsewhere', generation = generation + 1 WHERE name = $1", ['lost-lease'])
+    const message = await lost
+    assert.match(message.path, /lost-lease/)
+    assert.equal(message.error.code, 'ERR_STORE_FENCED')
+    assert.match(message.generation, /^\d+$/)
+    await assert.rejects(store.save(2), (err: StoreError) => err.code === 'ERR_STORE_FENCED')
+    await store.close()
   })
 
   test('remove() deletes the row under the fence', async () => {

@@ -1,6 +1,7 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
-import { KeyedStore, type Logger, postgres, ShutdownRegistry, Store, StoreError } from '../../src/index.js'
+import { channels, KeyedStore, type LeaseLostMessage, type Logger, postgres, ShutdownRegistry, Store, StoreError } from '../../src/index.js'
 import { LoopMonitor } from './loop-metrics.js'
 
 /** One paired device, as a client sends it. */
@@ -162,8 +163,16 @@ export async function buildApp (options: AppOptions): Promise<App> {
       settings = (await untilLeased(async () => await settingsStore.load(), logger)) ?? defaultSettings
       role = 'leader'
     })()
+    // A renewal that finds a lease taken over says so at once: stop serving stale memory then, not
+    // at the next write.
+    const onLeaseLost = (message: unknown): void => {
+      const { store } = message as LeaseLostMessage
+      if (store === 'pairings' || store === 'settings') role = 'fenced'
+    }
+    diagnosticsChannel.subscribe(channels.leaseLost.name, onLeaseLost)
     let closing: Promise<unknown> | undefined
     closeStores = async () => {
+      diagnosticsChannel.unsubscribe(channels.leaseLost.name, onLeaseLost)
       closing ??= Promise.allSettled([pairingStore.close(), settingsStore.close()])
       await closing
     }

@@ -13,9 +13,11 @@
 //
 // Prints {"listening":"http://127.0.0.1:PORT"} on stdout once it takes requests, and
 // {"role":"leader"} once it holds the stores (at once with files; after taking the leases on
-// PostgreSQL). SIGTERM or SIGINT closes the server (in-flight requests finish), then flushes
+// PostgreSQL), and {"role":"fenced"} when it finds a lease taken over by another instance. SIGTERM or SIGINT closes the server (in-flight requests finish), then flushes
 // every store, then releases the leases, then exits 0.
 import closeWithGrace from 'close-with-grace'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { channels, type LeaseLostMessage } from '../../src/index.js'
 import { buildApp } from './app.js'
 
 function intFromEnv (name: string, fallback: number): number {
@@ -49,6 +51,10 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
 
 const url = await app.listen({ port: intFromEnv('PORT', 3000), host: process.env['HOST'] ?? '127.0.0.1' })
 process.stdout.write(JSON.stringify({ listening: url }) + '\n')
+// A lease taken over behind this instance's back (it was paused past LEASE_MS): it stops serving.
+diagnosticsChannel.subscribe(channels.leaseLost.name, (message) => {
+  process.stdout.write(JSON.stringify({ role: 'fenced', store: (message as LeaseLostMessage).store }) + '\n')
+})
 leader.then(() => {
   process.stdout.write(JSON.stringify({ role: 'leader' }) + '\n')
 }, (err: unknown) => {
