@@ -80,3 +80,45 @@ test('codecs.schema() refuses a toJSON() class deep in a large state (a clone ca
   assert.deepEqual(JSON.parse(readFileSync(store.path, 'utf8')), JSON.parse(JSON.stringify(dated)))
   await store.close()
 })
+
+test('codecs.json() writes plain data byte for byte as JSON.stringify does: undefined, -0, holes, integer-like keys, null prototypes, space', async () => {
+  const bare = Object.assign(Object.create(null) as Record<string, unknown>, { z: 1, a: [2] })
+  const holes = [1, , 3] // eslint-disable-line no-sparse-arrays
+  const value = { b: 1, 10: 'ten', 2: 'two', gone: undefined, list: [undefined, -0, 1e21, 'é\u2028\ud800'], holes, bare, nested: { deep: [[[{}]]] } }
+  for (const space of [undefined, 2, '\t']) {
+    const store = open(codecs.json<unknown>(space === undefined ? {} : { space }))
+    await store.save(value)
+    assert.equal(readFileSync(store.path, 'utf8'), JSON.stringify(value, null, space))
+    await store.close()
+  }
+})
+
+test('codecs.json() honours a Date.prototype.toJSON patched on this thread, as JSON.stringify does', async (t) => {
+  const original = Object.getOwnPropertyDescriptor(Date.prototype, 'toJSON')
+  /* eslint-disable no-extend-native -- the patch is what this test is about; it is undone after */
+  t.after(() => { if (original !== undefined) Object.defineProperty(Date.prototype, 'toJSON', original) })
+  Object.defineProperty(Date.prototype, 'toJSON', { configurable: true, writable: true, value: function (this: Date) { return `local:${this.getTime()}` } })
+  /* eslint-enable no-extend-native */
+  const store = open(codecs.json<unknown>())
+  await store.save({ at: new Date(0) })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"at":"local:0"}')
+  await store.close()
+})
+
+test('codecs.json() writes a Proxy of plain data as JSON.stringify does, though it cannot be cloned', async () => {
+  const value = { p: new Proxy({ a: 1 }, {}) }
+  const store = open(codecs.json<unknown>())
+  await store.save(value)
+  assert.equal(readFileSync(store.path, 'utf8'), '{"p":{"a":1}}')
+  await store.close()
+})
+
+test('codecs.json() saves plain data as it was when save() was called, not as it is when the worker writes', async () => {
+  const store = open(codecs.json<{ n: number[] }>())
+  const value = { n: [1] }
+  const saving = store.save(value)
+  value.n.push(2)
+  await saving
+  assert.equal(readFileSync(store.path, 'utf8'), '{"n":[1]}')
+  await store.close()
+})
