@@ -2,8 +2,8 @@ import type { TransferListItem } from 'node:worker_threads'
 import { serialize } from 'node:v8'
 import { baseOf } from './codec-frames.js'
 import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
-import { assertJsonFaithful, clonesAsJson, stringifyFaithful } from './json-fidelity.js'
-import type { BaseCodecSpec, CodecSpec, WriteForm } from './protocol.js'
+import { assertJsonFaithful, stringifyFaithful } from './json-fidelity.js'
+import type { CodecSpec, WriteForm } from './protocol.js'
 import { isStackOverflow, markPermanent, tooDeepToCopy } from './write-outcome.js'
 
 // A Piscina task is cloned when a worker takes it, which may be much later than the call when the
@@ -41,44 +41,6 @@ function serialized (data: unknown, value: unknown, context: StoreErrorContext, 
   return { value: bytes, form: 'serialized', transfer: [bytes.buffer as ArrayBuffer] }
 }
 
-/**
- * Objects the JSON codec's first pass may visit before it leaves the value to the stringify path.
- * Only a getter that builds new objects on every read gets near it, and JSON.stringify or
- * v8.serialize would run as long on such a value.
- */
-const CLONE_PATH_BUDGET = 1 << 24
-
-// codecs.json(): plain data (the common state) is copied with v8.serialize into a transferred
-// buffer and stringified in the worker, which writes the same text (clonesAsJson proves it), for
-// less of this thread than stringifying here: v8.serialize costs 0.83-0.92x JSON.stringify of the
-// bench state, and a string posted to a worker is first flattened (JSON.stringify builds a rope),
-// another 0.15-0.19x. Anything else (a class instance, a toJSON(), a Date, a Map, NaN...) is
-// stringified here and checked, so the text is exactly JSON.stringify's or the save is refused.
-// Under { lossy: true } the text needs no check, and stringifying here reads the value once.
-function json (data: unknown, value: unknown, spec: Extract<BaseCodecSpec, { kind: 'json' }>, context: StoreErrorContext): Handoff {
-  if (spec.lossy !== true) {
-    let plain = false
-    try {
-      plain = clonesAsJson(value, CLONE_PATH_BUDGET)
-    } catch {
-      // A getter threw: the stringify path reports it with the value's own error.
-    }
-    if (plain) {
-      let bytes: Uint8Array | undefined
-      try {
-        bytes = serialize(data)
-      } catch {
-        // A Proxy, or memory: JSON.stringify may still encode it; the stringify path decides.
-      }
-      if (bytes !== undefined) {
-        if (!ownsWholeBuffer(bytes)) bytes = new Uint8Array(bytes)
-        return { value: bytes, form: 'serialized', transfer: [bytes.buffer as ArrayBuffer] }
-      }
-    }
-  }
-  return { value: stringifyFaithful(data, value, spec.space, context, { lossy: spec.lossy }), form: 'encoded', transfer: undefined }
-}
-
 function raw (data: unknown, context: StoreErrorContext): Handoff {
   if (typeof data === 'string') return { value: data, form: 'encoded', transfer: undefined }
   if (data instanceof Uint8Array) {
@@ -93,8 +55,8 @@ function raw (data: unknown, context: StoreErrorContext): Handoff {
 /**
  * Checks `data` for `spec` and copies it for the worker, at once. `value` is the user's part of
  * `data` (which may be a versioning envelope around it), walked for problems and named in paths.
- * JSON of plain data, schema and module values are copied with `v8.serialize` and encoded in the
- * worker; other JSON values are encoded here (the text is the copy); raw bytes are moved or copied. Compression and
+ * JSON is encoded here (the text is the copy); schema and module values are copied with
+ * `v8.serialize` and encoded in the worker; raw bytes are moved or copied. Compression and
  * encryption wrappers always run in the worker, on what this sends: the main thread's cost is that
  * of the codec they wrap.
  * Throws a permanent StoreError when the value cannot be written as it is.
@@ -103,7 +65,7 @@ export function handOff (codec: CodecSpec, data: unknown, value: unknown, contex
   const spec = baseOf(codec)
   switch (spec.kind) {
     case 'json':
-      return json(data, value, spec, context)
+      return { value: stringifyFaithful(data, value, spec.space, context, { lossy: spec.lossy }), form: 'encoded', transfer: undefined }
     case 'schema':
       return serialized(data, value, context, { lossy: spec.lossy })
     case 'module':

@@ -233,40 +233,27 @@ function leanPrimitive (item: unknown): boolean {
   }
 }
 
-/**
- * True when the worker's JSON.stringify of a structured clone of `value` gives exactly the text
- * JSON.stringify gives for `value` here: only plain objects (or null-prototype ones) and arrays
- * holding strings, booleans, finite numbers, null and undefined, no toJSON() anywhere (not even a
- * Date's, which a patched Date.prototype could change on this thread only), at most FAST_DEPTH
- * levels and `budget` objects. False means "not proven", never "refused". May throw what a getter throws.
- */
-export function clonesAsJson (value: unknown, budget: number): boolean {
-  if (typeof value !== 'object') return leanPrimitive(value)
-  return value === null || leanChild(value, true, -1, { left: budget }, false)
-}
-
-function leanChild (item: object, cloned: boolean, depth: number, budget: LeanBudget, dates = true): boolean {
+function leanChild (item: object, cloned: boolean, depth: number, budget: LeanBudget): boolean {
   const proto: unknown = getPrototypeOf(item)
   if (proto === objectProto || proto === arrayProto) {
     // An own toJSON: JSON.stringify wrote its result (not walked, as the full walk does); a clone cannot call it.
     if (typeof (item as { toJSON?: unknown }).toJSON === 'function') return !cloned
-    return leanObject(item, proto === arrayProto, cloned, depth + 1, budget, dates)
+    return leanObject(item, proto === arrayProto, cloned, depth + 1, budget)
   }
-  if (proto === null) return leanObject(item, false, cloned, depth + 1, budget, dates)
-  if (!dates) return false
+  if (proto === null) return leanObject(item, false, cloned, depth + 1, budget)
   // A Date (or, on this thread, any object with a toJSON): written as toJSON() returns. The rest
   // (class instances, Map, Set, boxed primitives...) is for the full walk to classify.
   return typeof (item as { toJSON?: unknown }).toJSON === 'function' && (!cloned || item instanceof Date)
 }
 
-function leanObject (value: object, array: boolean, cloned: boolean, depth: number, budget: LeanBudget, dates: boolean): boolean {
+function leanObject (value: object, array: boolean, cloned: boolean, depth: number, budget: LeanBudget): boolean {
   if (--budget.left < 0 || depth > FAST_DEPTH) return false
   if (array) {
     const list = value as unknown[]
     for (let i = 0; i < list.length; i++) {
       const item: unknown = list[i]
       if (typeof item === 'object') {
-        if (item !== null && !leanChild(item, cloned, depth, budget, dates)) return false
+        if (item !== null && !leanChild(item, cloned, depth, budget)) return false
       } else if (!leanPrimitive(item)) {
         return false
       }
@@ -277,7 +264,7 @@ function leanObject (value: object, array: boolean, cloned: boolean, depth: numb
   for (const key in value) {
     const item: unknown = (value as Record<string, unknown>)[key]
     if (typeof item === 'object') {
-      if (item !== null && !leanChild(item, cloned, depth, budget, dates)) return false
+      if (item !== null && !leanChild(item, cloned, depth, budget)) return false
     } else if (!leanPrimitive(item)) {
       return false
     }
