@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
@@ -39,7 +40,9 @@ interface ResolvedPoolOptions {
   readonly closeTimeout: number
 }
 
-const WRITER = new URL('../workers/writer.js', import.meta.url)
+// A path, not a file: URL: Piscina converts a URL back to a path on every run() (new URL +
+// fileURLToPath, a few µs of each dispatch), and a path on none.
+const WRITER = fileURLToPath(new URL('../workers/writer.js', import.meta.url))
 
 function nonNegativeInteger (name: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback
@@ -124,7 +127,7 @@ export class WriterPool {
   // Started on first use: a store that only loads never pays for threads.
   #start (): Piscina<WriteTask, WriteResult> {
     this.#piscina ??= new Piscina<WriteTask, WriteResult>({
-      filename: WRITER.href,
+      filename: WRITER,
       minThreads: 0,
       maxThreads: this.#options.maxThreads,
       idleTimeout: this.#options.idleTimeout,
