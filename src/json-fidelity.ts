@@ -216,9 +216,10 @@ function fastWalk (root: object, options: JsonCheckOptions, budget: number): Fid
 
 // The lean walk: a first pass that only answers "certainly faithful" for the shapes nearly every
 // state is made of, visiting each slot once with no path kept, no key list and nothing allocated.
-// Anything else (a class instance, a Map, NaN, a function, a cycle guard, a depth or size past its
-// bound) answers false, and the classifying walks below decide and name the place. Measured on the
-// bench state it costs about 0.1x JSON.stringify of the same value, a third of the classifying walk.
+// Anything else (a class instance, a Map, NaN, a function, a depth or an object count past its
+// bound) answers false, and the classifying walks below decide and name the place. On the bench
+// state it costs 0.13-0.15x JSON.stringify of the same value, where the classifying walk alone
+// cost 0.16-0.20x; the gain is that most saves never build a path or a problem record.
 
 /** Objects the lean walk may still visit; an object, so a getter that saves again cannot reset it. */
 interface LeanBudget { left: number }
