@@ -214,6 +214,74 @@ function fastWalk (root: object, options: JsonCheckOptions, budget: number): Fid
   return problemAt(formatPath(problem.keys), problem.hit)
 }
 
+// The lean walk: a first pass that only answers "certainly faithful" for the shapes nearly every
+// state is made of, visiting each slot once with no path kept, no key list and nothing allocated.
+// Anything else (a class instance, a Map, NaN, a function, a depth or an object count past its
+// bound) answers false, and the classifying walks below decide and name the place. On the bench
+// state it costs 0.13-0.15x JSON.stringify of the same value, where the classifying walk alone
+// cost 0.16-0.20x; the gain is that most saves never build a path or a problem record.
+
+/** Objects the lean walk may still visit; an object, so a getter that saves again cannot reset it. */
+interface LeanBudget { left: number }
+
+// A primitive JSON writes as itself: strings, booleans, finite numbers, null and undefined (left
+// out or null, as JSON.stringify does and the full walk accepts). NaN - NaN is NaN, Infinity - Infinity too.
+function leanPrimitive (item: unknown): boolean {
+  switch (typeof item) {
+    case 'string': case 'boolean': case 'undefined': return true
+    case 'number': return item - item === 0
+    default: return false
+  }
+}
+
+function leanChild (item: object, cloned: boolean, depth: number, budget: LeanBudget): boolean {
+  const proto: unknown = getPrototypeOf(item)
+  if (proto === objectProto || proto === arrayProto) {
+    // An own toJSON: JSON.stringify wrote its result (not walked, as the full walk does); a clone cannot call it.
+    if (typeof (item as { toJSON?: unknown }).toJSON === 'function') return !cloned
+    return leanObject(item, proto === arrayProto, cloned, depth + 1, budget)
+  }
+  if (proto === null) return leanObject(item, false, cloned, depth + 1, budget)
+  // A Date (or, on this thread, any object with a toJSON): written as toJSON() returns. The rest
+  // (class instances, Map, Set, boxed primitives...) is for the full walk to classify.
+  return typeof (item as { toJSON?: unknown }).toJSON === 'function' && (!cloned || item instanceof Date)
+}
+
+function leanObject (value: object, array: boolean, cloned: boolean, depth: number, budget: LeanBudget): boolean {
+  if (--budget.left < 0 || depth > FAST_DEPTH) return false
+  if (array) {
+    const list = value as unknown[]
+    for (let i = 0; i < list.length; i++) {
+      const item: unknown = list[i]
+      if (typeof item === 'object') {
+        if (item !== null && !leanChild(item, cloned, depth, budget)) return false
+      } else if (!leanPrimitive(item)) {
+        return false
+      }
+    }
+    return true
+  }
+  // Plain or null-prototype only, so for...in sees own keys (and what JSON.stringify sees too).
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key]
+    if (typeof item === 'object') {
+      if (item !== null && !leanChild(item, cloned, depth, budget)) return false
+    } else if (!leanPrimitive(item)) {
+      return false
+    }
+  }
+  return true
+}
+
+/**
+ * True only when `root` is certainly held faithfully by JSON (the full walk would find nothing);
+ * false means "walk it properly", not "refuse". At most `budget` objects and FAST_DEPTH levels.
+ */
+function certainlyPlain (root: unknown, cloned: boolean, budget: number): boolean {
+  if (typeof root !== 'object') return leanPrimitive(root)
+  return root === null || leanChild(root, cloned, -1, { left: budget })
+}
+
 /**
  * One depth-first walk, iterative. With `seen`, each object is visited once and a reference to an
  * object still on the path is a cycle; without it, the walk gives up (EXCEEDED) after `budget`
@@ -329,8 +397,9 @@ function toError (problem: FidelityProblem, context: StoreErrorContext, at: stri
  */
 export function assertJsonFaithful (value: unknown, context: StoreErrorContext, at = '', options: { readonly lossy?: boolean | undefined, readonly budget?: number | undefined } = {}): void {
   let problem: FidelityProblem | undefined
+  const budget = options.budget ?? DEFAULT_BUDGET
   try {
-    problem = findJsonFidelityProblem(value, { lossy: options.lossy, cloned: true }, options.budget ?? DEFAULT_BUDGET)
+    problem = certainlyPlain(value, true, budget) ? undefined : findJsonFidelityProblem(value, { lossy: options.lossy, cloned: true }, budget)
   } catch (err) {
     throw readFailed(err, context)
   }
@@ -365,10 +434,14 @@ export function stringifyFaithful (data: unknown, value: unknown, space: string 
   if (text === undefined) {
     throw markPermanent(new StoreEncodeError(`JSON.stringify returned undefined for ${describe(value)}; there is nothing to write`, context))
   }
+  // Under { lossy: true } nothing is left to refuse once JSON.stringify succeeded: it threw on a
+  // cycle and a BigInt, and the rest is what the option accepts. The text is the answer.
+  if (options.lossy === true) return text
   // JSON.stringify succeeded, so the value is acyclic and every object it wrote costs at least two
   // characters of text: a walk of more objects than that means a getter changed the value.
   let problem: FidelityProblem | undefined | typeof EXCEEDED
   try {
+    if (certainlyPlain(value, false, text.length)) return text
     problem = cheap(value, check, text.length)
     if (problem === EXCEEDED) problem = exact(value, check)
   } catch (err) {

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
@@ -39,7 +40,9 @@ interface ResolvedPoolOptions {
   readonly closeTimeout: number
 }
 
-const WRITER = new URL('../workers/writer.js', import.meta.url)
+// A path, not a file: URL: Piscina converts a URL back to a path on every run() (new URL +
+// fileURLToPath, a few µs of each dispatch), and a path on none.
+const WRITER = fileURLToPath(new URL('../workers/writer.js', import.meta.url))
 
 function nonNegativeInteger (name: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback
@@ -66,6 +69,34 @@ function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
 }
 
 /**
+ * What Piscina needs of an AbortSignal (its listener, `aborted`, `reason`) for one write, without
+ * an AbortController and EventTarget's listener machinery on every dispatch: Piscina terminates
+ * the write's worker when it fires. `reason` is the StoreError the write rejects with.
+ */
+class WriteAbort {
+  aborted = false
+  reason: Error | undefined
+  #listener: (() => void) | undefined
+
+  addEventListener (_name: 'abort', listener: () => void): void {
+    this.#listener = listener
+  }
+
+  removeEventListener (_name: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined
+  }
+
+  abort (reason: Error): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    const listener = this.#listener
+    this.#listener = undefined
+    listener?.()
+  }
+}
+
+/**
  * The worker threads that encode and write for stores: one Piscina. Idle workers do not keep the
  * process alive, so a CLI that uses a store exits by itself once its writes are done.
  */
@@ -76,7 +107,7 @@ export class WriterPool {
   // that is starting, and a write that was accepted must be allowed to finish.
   readonly #running = new Set<Promise<unknown>>()
   // One per write that has not settled, so close() can cut them off after closeTimeout.
-  readonly #controllers = new Set<AbortController>()
+  readonly #aborts = new Set<WriteAbort>()
   #closed = false
 
   constructor (options: WriterPoolOptions = {}) {
@@ -96,7 +127,7 @@ export class WriterPool {
   // Started on first use: a store that only loads never pays for threads.
   #start (): Piscina<WriteTask, WriteResult> {
     this.#piscina ??= new Piscina<WriteTask, WriteResult>({
-      filename: WRITER.href,
+      filename: WRITER,
       minThreads: 0,
       maxThreads: this.#options.maxThreads,
       idleTimeout: this.#options.idleTimeout,
@@ -127,32 +158,23 @@ export class WriterPool {
 
   async #track (task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
     if (this.#closed) throw new StoreClosedError('the writer pool is closed')
-    const running = this.#run(this.#start(), task, transferList)
+    const piscina = this.#start()
+    const timeout = this.#options.writeTimeout
+    const abort = new WriteAbort()
+    this.#aborts.add(abort)
+    const timer = timeout === 0 ? undefined : setTimeout(() => { abort.abort(new WriteTimeoutError('write', timeout)) }, timeout)
+    timer?.unref()
+    const running = piscina.run(task, transferList === undefined ? { signal: abort } : { signal: abort, transferList: transferList as never })
     this.#running.add(running)
     try {
       return await running
-    } finally {
-      this.#running.delete(running)
-    }
-  }
-
-  async #run (piscina: Piscina<WriteTask, WriteResult>, task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
-    const timeout = this.#options.writeTimeout
-    const controller = new AbortController()
-    this.#controllers.add(controller)
-    const timer = timeout === 0
-      ? undefined
-      : setTimeout(() => controller.abort(new WriteTimeoutError('write', timeout)), timeout)
-    timer?.unref()
-    try {
-      return await piscina.run(task, { signal: controller.signal, ...(transferList === undefined ? {} : { transferList: transferList as never }) })
     } catch (err) {
-      const reason: unknown = controller.signal.reason
-      if (controller.signal.aborted) throw reason instanceof Error ? reason : new Error(String(reason))
+      if (abort.reason !== undefined) throw abort.reason
       throw err
     } finally {
       clearTimeout(timer)
-      this.#controllers.delete(controller)
+      this.#aborts.delete(abort)
+      this.#running.delete(running)
     }
   }
 
@@ -173,8 +195,8 @@ export class WriterPool {
       ])
       clearTimeout(timer)
       if (timedOut) {
-        for (const controller of this.#controllers) {
-          controller.abort(new StoreClosedError(`the writer pool was closed and this write did not finish within closeTimeout (${limit} ms); its worker was terminated, so the file holds its previous or its new content, never a mix`))
+        for (const abort of this.#aborts) {
+          abort.abort(new StoreClosedError(`the writer pool was closed and this write did not finish within closeTimeout (${limit} ms); its worker was terminated, so the file holds its previous or its new content, never a mix`))
         }
       }
     }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import { closeSync, constants, fchmodSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { makeDirectory } from '../src/make-directory.js'
@@ -29,9 +29,24 @@ function tempBaseFor (target: string): string {
   return base
 }
 
+// Random bytes for temp names, drawn 64 names at a time: each call into the CSPRNG costs a
+// getpid() (OpenSSL's fork check) and the binding's overhead, once per write otherwise.
+const randomPool = Buffer.alloc(RANDOM_BYTES * 64)
+let randomUsed = randomPool.byteLength
+
+function randomHex (): string {
+  if (randomUsed + RANDOM_BYTES > randomPool.byteLength) {
+    randomFillSync(randomPool)
+    randomUsed = 0
+  }
+  const hex = randomPool.toString('hex', randomUsed, randomUsed + RANDOM_BYTES)
+  randomUsed += RANDOM_BYTES
+  return hex
+}
+
 /** The temp-file name for `target`: hidden, beside it, unpredictable, and always short enough to create. */
 export function tempPathFor (target: string): string {
-  return join(dirname(target), `.${tempBaseFor(target)}.${randomBytes(RANDOM_BYTES).toString('hex')}.tmp`)
+  return join(dirname(target), `.${tempBaseFor(target)}.${randomHex()}.tmp`)
 }
 
 /** True when `name` (a bare file name) is one of the temp names {@link tempPathFor} can give for `target`. */

@@ -12,7 +12,7 @@ import { median } from '../percentiles.js'
 interface HandoffRow {
   readonly sizeBytes: number
   readonly actualBytes: number
-  /** `JSON.stringify(state)` on the main thread, ms (tinybench p50): the inline cost with a cheap encoder. */
+  /** `JSON.stringify(state)` on the main thread, ms (median of the samples taken beside each save): the inline cost with a cheap encoder. */
   readonly stringifyMs: number
   /** `v8.serialize(state)`, ms (tinybench p50): the serializer `postMessage` uses, measured alone. */
   readonly v8SerializeMs: number
@@ -20,7 +20,10 @@ interface HandoffRow {
   readonly handoffMs: number
   /** Synchronous duration of the `save()` call (median): the same work, seen from the caller. */
   readonly saveCallMs: number
-  /** saveCallMs / stringifyMs: at 1 or more, offloading a JSON encode saves the main thread nothing. */
+  /**
+   * Median of per-save ratios, each save's call time over a JSON.stringify of the same state timed
+   * beside it: at 1 or more, offloading a JSON encode saves the main thread nothing.
+   */
   readonly ratioToStringify: number
 }
 
@@ -32,7 +35,7 @@ interface CodecHandoffRow {
   /** Synchronous duration of the `save()` call (median). */
   readonly saveCallMs: number
   readonly stringifyMs: number
-  /** saveCallMs / stringifyMs. */
+  /** Median of per-save ratios to a JSON.stringify timed beside each save. */
   readonly ratioToStringify: number
 }
 
@@ -64,16 +67,37 @@ function otherCodecs (): Array<[string, Codec<unknown>]> {
   ]
 }
 
-async function callMs (saver: OffloadedSaver, state: unknown, iterations: number): Promise<number> {
+/** Save calls and JSON.stringify calls of the same state, timed in alternation (ms). */
+interface PairedCalls {
+  readonly calls: number[]
+  readonly stringifies: number[]
+  /** Each call over the stringify timed beside it. */
+  readonly ratios: number[]
+}
+
+/**
+ * Times `iterations` save() calls, each beside a JSON.stringify of the same state, which comes
+ * first on even iterations and second on odd ones: on a shared machine the CPU's speed drifts
+ * within seconds, and a ratio of two figures taken apart would measure the drift.
+ */
+async function pairedCalls (saver: OffloadedSaver, state: unknown, iterations: number): Promise<PairedCalls> {
   await saver.save(state) // warm: a ready worker takes the message at once, so the copy is inside the call.
   const calls: number[] = []
+  const stringifies: number[] = []
+  const stringify = (): void => {
+    const start = performance.now()
+    JSON.stringify(state)
+    stringifies.push(performance.now() - start)
+  }
   for (let i = 0; i < iterations; i++) {
+    if (i % 2 === 0) stringify()
     const start = performance.now()
     const saving = saver.save(state)
     calls.push(performance.now() - start)
     await saving
+    if (i % 2 === 1) stringify()
   }
-  return median(calls)
+  return { calls, stringifies, ratios: calls.map((call, i) => call / (stringifies[i] ?? NaN)) }
 }
 
 function p50 (bench: Bench, name: string): number {
@@ -86,32 +110,22 @@ async function measureSize (sizeBytes: number, options: HandoffOptions, codecRow
   const state = generateState(sizeBytes, 11)
   const actualBytes = JSON.stringify(state).length
   // Fewer iterations for big states: a 15 MB stringify takes tens of ms.
-  const iterations = actualBytes > 5_000_000 ? 5 : actualBytes > 500_000 ? 10 : 50
+  const iterations = actualBytes > 5_000_000 ? 7 : actualBytes > 500_000 ? 15 : 51
   const bench = new Bench({ time: options.timePerTaskMs, iterations, warmupIterations: 2, throws: true })
-  bench.add('stringify', () => { JSON.stringify(state) })
   bench.add('v8.serialize', () => { serialize(state) })
   await bench.run()
 
   const saver = new OffloadedSaver(join(options.dir, `handoff-${sizeBytes}.json`), codecs.json(), options.pool)
-  const calls: number[] = []
   try {
-    await saver.save(state) // warm: a ready worker takes the message at once, so the clone is inside the call.
-    const warm = saver.writes.length
-    for (let i = 0; i < iterations; i++) {
-      const start = performance.now()
-      const saving = saver.save(state)
-      calls.push(performance.now() - start)
-      await saving
-    }
+    const warm = saver.writes.length + 1
+    const json = await pairedCalls(saver, state, iterations)
     const handoffMs = median(saver.writes.slice(warm).flatMap((w) => w.mainMs === undefined ? [] : [w.mainMs]))
-    const stringifyMs = p50(bench, 'stringify')
-    const saveCallMs = median(calls)
     if (options.everyCodec === true) {
       for (const [codec, spec] of otherCodecs()) {
         const other = new OffloadedSaver(join(options.dir, `handoff-${codec}-${sizeBytes}.json`), spec, options.pool)
         try {
-          const ms = await callMs(other, state, iterations)
-          codecRows.push({ codec, sizeBytes, actualBytes, saveCallMs: ms, stringifyMs, ratioToStringify: ms / stringifyMs })
+          const paired = await pairedCalls(other, state, iterations)
+          codecRows.push({ codec, sizeBytes, actualBytes, saveCallMs: median(paired.calls), stringifyMs: median(paired.stringifies), ratioToStringify: median(paired.ratios) })
         } finally {
           await other.close()
         }
@@ -120,11 +134,11 @@ async function measureSize (sizeBytes: number, options: HandoffOptions, codecRow
     return {
       sizeBytes,
       actualBytes,
-      stringifyMs,
+      stringifyMs: median(json.stringifies),
       v8SerializeMs: p50(bench, 'v8.serialize'),
       handoffMs,
-      saveCallMs,
-      ratioToStringify: saveCallMs / stringifyMs
+      saveCallMs: median(json.calls),
+      ratioToStringify: median(json.ratios)
     }
   } finally {
     await saver.close()
