@@ -6,7 +6,7 @@ import { baseOf, bindStore } from './codec-frames.js'
 import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
-import { decodeKeyedFiles, readKeyedFiles } from './keyed-files.js'
+import { decodeKeyedFiles, readKeyedFiles, type SplitSnapshot } from './keyed-files.js'
 import { validateLoaded } from './validation.js'
 import { PinnedWorker } from './pinned-worker.js'
 import { StoreCore } from './store-core.js'
@@ -49,6 +49,9 @@ interface Taken<V> {
 }
 
 const KEYED_WRITER = new URL('../workers/keyed-writer.js', import.meta.url)
+
+// From this size a JSON snapshot is parsed in slices on load: below it, one JSON.parse takes a few ms.
+const SPLIT_MIN_BYTES = 256 * 1024
 
 /** The options a KeyedStore accepts beyond the base ones. */
 const KEYED_OPTIONS = ['delayMs', 'journal', 'writeTimeout', 'resourceLimits'] as const
@@ -172,8 +175,10 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   /**
    * Reads the file (snapshot, then journal) and decodes it on this thread, as `Store.load()` does,
-   * while the pinned worker builds its mirror from a copy of the same bytes; the entries replace
-   * this store's contents. Must come before any change. Never writes (a quarantine only renames).
+   * then the pinned worker builds its mirror from the same bytes; the entries replace this store's
+   * contents. A JSON file of 256 KiB or more is parsed a few milliseconds at a time, from runs of
+   * members the worker finds, so the event loop keeps running. Must come before any change. Never
+   * writes (a quarantine only renames).
    * @throws `ERR_STORE_DECODE` for a file or journal that cannot be decoded, or a journal that
    * extends another snapshot; `ERR_STORE_READ` for an unreadable file or a journal this process
    * must not trust; `ERR_STORE_STATE` after unsaved changes.
@@ -190,8 +195,17 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   async #load (): Promise<ReadonlyMap<K, V>> {
     const context = this.#core.context()
-    const files = await readKeyedFiles(this.path, context)
-    const state = await decodeKeyedFiles(this.#spec, files, context)
+    // Started while the file is read: a large file goes to it first, and a thread takes ~30 ms to start.
+    this.#worker.ensureStarted()
+    let files = await readKeyedFiles(this.path, context)
+    let split: SplitSnapshot | undefined
+    if (files.snapshot !== undefined && files.snapshot.byteLength >= SPLIT_MIN_BYTES && (this.#spec.kind === 'json' || this.#spec.kind === 'schema')) {
+      split = await this.#split(files.snapshot)
+      // The bytes went to a worker that did not give them back: read the files again.
+      if (split === undefined) files = await readKeyedFiles(this.path, context)
+      else files = { snapshot: split.snapshot, journal: files.journal }
+    }
+    const state = await decodeKeyedFiles(this.#spec, files, context, split)
     // The codec's validation sees the state as the file holds it: one object of entries.
     if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
     // The worker builds its mirror from the same bytes, after this thread decoded them (the two
@@ -225,6 +239,19 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#syncedGeneration = generation
     this.#loaded = true
     return this.#data
+  }
+
+  // The worker cuts the file into runs of members (a scan this thread would pay for in full), so this
+  // thread can parse it a slice at a time. Moved there and back: never copied on this thread.
+  async #split (snapshot: Buffer): Promise<SplitSnapshot | undefined> {
+    const bytes = ownBytes(snapshot, true)
+    try {
+      const answer = await this.#worker.request({ type: 'split', snapshot: bytes }, [bytes.buffer], 'load').response
+      if (answer.type !== 'split') return undefined
+      return { snapshot: Buffer.from(answer.snapshot.buffer, answer.snapshot.byteOffset, answer.snapshot.byteLength), members: answer.members, runs: answer.runs }
+    } catch {
+      return undefined
+    }
   }
 
   #mirrorFailed (generation: number, err: StoreReadError): void {

@@ -19,6 +19,7 @@ import { atomicWriteSync, DirectorySyncError, syncDirectory } from './atomic-wri
 import { baseOf, mapBase, recordOpener, wrapBytes } from '../src/codec-frames.js'
 import { decode, encode } from './encoders.js'
 import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from './journal.js'
+import { splitMembers } from './json-members.js'
 import { JsonSnapshot } from './json-snapshot.js'
 import { serializeError } from './serialize-error.js'
 
@@ -284,6 +285,15 @@ async function load (request: Extract<KeyedRequest, { type: 'load' }>): Promise<
   }
 }
 
+// About 1 ms of JSON.parse on the main thread per run: it parses as many runs per slice as fit.
+const RUN_BYTES = 64 * 1024
+
+function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedResponse {
+  const { snapshot } = request
+  const found = splitMembers(snapshot, RUN_BYTES)
+  return { type: 'split', id: request.id, snapshot, members: found?.members, runs: found?.runs }
+}
+
 async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promise<KeyedResponse> {
   const answer = (result: WriteResult, appended = false): KeyedResponse => ({ type: 'written', id: request.id, appended, result })
   switch (request.base) {
@@ -319,13 +329,20 @@ async function handle (request: KeyedRequest): Promise<KeyedResponse> {
   switch (request.type) {
     case 'load': return await load(request)
     case 'write': return await write(request)
+    case 'split': return split(request)
     default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
   }
 }
 
+// The bytes a split answer carries move back to the main thread instead of being copied.
+function transferOf (response: KeyedResponse): ArrayBuffer[] {
+  if (response.type !== 'split') return []
+  return [response.snapshot.buffer, response.members?.buffer, response.runs?.buffer].filter((b) => b !== undefined)
+}
+
 function send (response: KeyedResponse): void {
   try {
-    port.postMessage(response)
+    port.postMessage(response, transferOf(response))
   } catch (err) {
     port.postMessage({ type: 'failed', id: response.id, message: 'the answer could not be sent', cause: serializeError(err) } satisfies KeyedResponse)
   }
