@@ -34,6 +34,8 @@ export interface KeyedState {
 /** A snapshot cut into runs of members by the keyed writer (workers/json-members.ts), with its bytes handed back. */
 export interface SplitSnapshot {
   readonly snapshot: Buffer
+  /** The snapshot's CRC-32, as `snapshotIdOf` gives it. */
+  readonly crc: number
   /** The members as array text and where each run of them lies; undefined when the file could not be split. */
   readonly members: Uint8Array | undefined
   readonly runs: Int32Array | undefined
@@ -84,7 +86,8 @@ export async function decodeKeyedFiles (spec: CodecSpec, files: KeyedFiles, cont
   let reading
   try {
     const parsed = journal === undefined ? undefined : parseJournal(journal, recordOpener(spec))
-    reading = parsed === undefined ? undefined : readJournalOver(snapshot === undefined ? undefined : snapshotIdOf(snapshot), parsed)
+    const id = split === undefined ? (snapshot === undefined ? undefined : snapshotIdOf(snapshot)) : { bytes: split.snapshot.byteLength, crc: split.crc }
+    reading = parsed === undefined ? undefined : readJournalOver(id, parsed)
   } catch (err) {
     throw new StoreDecodeError(`could not decode the journal: ${(err as Error).message}`, { ...context, cause: err })
   }

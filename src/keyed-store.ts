@@ -248,7 +248,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
     try {
       const answer = await this.#worker.request({ type: 'split', snapshot: bytes }, [bytes.buffer], 'load').response
       if (answer.type !== 'split') return undefined
-      return { snapshot: Buffer.from(answer.snapshot.buffer, answer.snapshot.byteOffset, answer.snapshot.byteLength), members: answer.members, runs: answer.runs }
+      const { snapshot: returned, crc, members, runs } = answer
+      return { snapshot: Buffer.from(returned.buffer, returned.byteOffset, returned.byteLength), crc, members, runs }
     } catch {
       return undefined
     }

@@ -204,8 +204,8 @@ export type KeyedRequest =
 /** The keyed writer's answer to the request with the same `id`. */
 export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
-  /** `members` and `runs` as workers/json-members.ts makes them; undefined when the file cannot be split. */
-  | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer>, readonly members: Uint8Array<ArrayBuffer> | undefined, readonly runs: Int32Array<ArrayBuffer> | undefined }
+  /** `members` and `runs` as workers/json-members.ts makes them (undefined when the file cannot be split), and the bytes' CRC-32. */
+  | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer>, readonly crc: number, readonly members: Uint8Array<ArrayBuffer> | undefined, readonly runs: Int32Array<ArrayBuffer> | undefined }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
   | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }
   /** Handling or answering the request threw: every request gets an answer, this one at once. */

@@ -291,7 +291,8 @@ const RUN_BYTES = 64 * 1024
 function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedResponse {
   const { snapshot } = request
   const found = splitMembers(snapshot, RUN_BYTES)
-  return { type: 'split', id: request.id, snapshot, members: found?.members, runs: found?.runs }
+  // The checksum a journal beside the file is checked against, taken here rather than on the main thread.
+  return { type: 'split', id: request.id, snapshot, crc: snapshotIdOf(snapshot).crc, members: found?.members, runs: found?.runs }
 }
 
 async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promise<KeyedResponse> {
