@@ -309,14 +309,21 @@ export class KeyedStore<K extends string = string, V = unknown> {
   #refuseUnwritable (taken: Taken<V>): Refused[] {
     const refused: Refused[] = []
     if (this.#checkJson === undefined) return refused
+    const context = this.#core.context()
     for (const [key, change] of taken.changes) {
       if (change === DELETED) continue
       try {
-        assertJsonFaithful(change, this.#core.context(), `[${JSON.stringify(key)}]`, this.#checkJson)
-      } catch (err) {
-        if (!(err instanceof StoreError) || !isPermanent(err)) throw err
-        taken.changes.delete(key)
-        refused.push({ key, error: err })
+        assertJsonFaithful(change, context, '', this.#checkJson)
+      } catch {
+        // Checked again to name the entry: building its path for every entry made the check of a
+        // first save of a million entries five times as long (110-220 against 16-36 ms).
+        try {
+          assertJsonFaithful(change, context, `[${JSON.stringify(key)}]`, this.#checkJson)
+        } catch (err) {
+          if (!(err instanceof StoreError) || !isPermanent(err)) throw err
+          taken.changes.delete(key)
+          refused.push({ key, error: err })
+        }
       }
     }
     return refused
