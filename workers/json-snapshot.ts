@@ -25,6 +25,8 @@ export class JsonSnapshot {
 
   /** Drops what the changes make stale; call with every batch applied to the mirror. */
   forget (ops: readonly KeyedOp[]): void {
+    // A first fill of a million entries would look each one up in a cache that holds none.
+    if (this.#members.size === 0) return
     for (const op of ops) this.#members.delete(op[0])
   }
 
