@@ -198,6 +198,8 @@ export type MirrorBase = 'mirror' | 'disk'
 export type KeyedRequest =
   /** Build the mirror from these bytes of the snapshot and the journal (undefined: no such file), as the main thread read them. */
   | { readonly type: 'load', readonly id: number, readonly snapshot: Uint8Array | undefined, readonly journal: Uint8Array | undefined }
+  /** Cut a large JSON snapshot into runs of members for the main thread to parse a slice at a time (the bytes come back). */
+  | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer> }
   | {
     readonly type: 'write'
     readonly id: number
@@ -214,6 +216,8 @@ export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
   /** The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order). */
   | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array }
+  /** `members` and `runs` as workers/json-members.ts makes them (undefined when the file cannot be split), and the bytes' CRC-32. */
+  | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer>, readonly crc: number, readonly members: Uint8Array<ArrayBuffer> | undefined, readonly runs: Int32Array<ArrayBuffer> | undefined }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }
   | { readonly type: 'written', readonly id: number, readonly result: WriteResult, readonly appended: boolean }
   /** Handling or answering the request threw: every request gets an answer, this one at once. */

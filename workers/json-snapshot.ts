@@ -17,15 +17,23 @@ function isArrayIndex (key: string): boolean {
 export class JsonSnapshot {
   // undefined: the value has no JSON (undefined), so the member is left out, as JSON.stringify does.
   readonly #members = new Map<string, string | undefined>()
+  // Keeping every member costs the snapshot that fills the cache twice what joining them without
+  // keeping does (1M entries: ~1,000 against ~450 ms), so the first snapshot of a mirror keeps
+  // none: a store saved once (a first fill, an import) never pays for it, and one saved again pays
+  // for it on its second snapshot, after which each costs only the entries changed.
+  #first = true
 
   /** Drops what the changes make stale; call with every batch applied to the mirror. */
   forget (ops: readonly KeyedOp[]): void {
+    // A first fill of a million entries would look each one up in a cache that holds none.
+    if (this.#members.size === 0) return
     for (const op of ops) this.#members.delete(op[0])
   }
 
   /** Drops everything: the mirror was replaced. */
   clear (): void {
     this.#members.clear()
+    this.#first = true
   }
 
   /**
@@ -33,6 +41,10 @@ export class JsonSnapshot {
    * the object, whose order differs from the Map's). Throws what JSON.stringify throws for a value.
    */
   text (mirror: ReadonlyMap<string, unknown>): string | undefined {
+    if (this.#first) {
+      this.#first = false
+      return uncachedText(mirror)
+    }
     const parts: string[] = []
     for (const [key, value] of mirror) {
       let member = this.#members.get(key)
@@ -48,4 +60,15 @@ export class JsonSnapshot {
     }
     return `{${parts.join(',')}}`
   }
+}
+
+/** {@link JsonSnapshot.text} without keeping the members. */
+function uncachedText (mirror: ReadonlyMap<string, unknown>): string | undefined {
+  const parts: string[] = []
+  for (const [key, value] of mirror) {
+    if (isArrayIndex(key)) return undefined
+    const json = JSON.stringify(value) as string | undefined
+    if (json !== undefined) parts.push(`${JSON.stringify(key)}:${json}`)
+  }
+  return `{${parts.join(',')}}`
 }
