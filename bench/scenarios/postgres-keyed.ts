@@ -232,10 +232,17 @@ export async function runPostgresKeyed (options: PostgresKeyedOptions): Promise<
       collectGarbage()
       durable = await durableRound(options, db, entries, keys, count)
     } finally {
-      file.writes.stop()
-      db.writes.stop()
-      await file.store.close()
-      await db.store.close()
+      // Closed before the counting stops: a write made by close() is one the rows came from.
+      try {
+        await file.store.close()
+      } finally {
+        try {
+          await db.store.close()
+        } finally {
+          file.writes.stop()
+          db.writes.stop()
+        }
+      }
     }
     const rowsWritten = await rowsWrittenSoFar(admin) - rowsBefore
     const rowWrites = db.writes.count()
