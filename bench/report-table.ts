@@ -1,6 +1,8 @@
 import { checkStatus, type GateVerdict } from './gate.js'
+import type { LoopStats } from './loop-monitor.js'
 import type { RunResult } from './run-result.js'
 import type { PostgresResult } from './scenarios/postgres.js'
+import type { KeyedWindowFigures, PostgresKeyedResult } from './scenarios/postgres-keyed.js'
 import { formatTargets, type TargetsConfig, targetRows } from './targets.js'
 
 function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
@@ -159,5 +161,23 @@ function formatPostgres (pg: PostgresResult): string[] {
   out.push(table(['state', 'file', 'PostgreSQL', 'ratio', 'saves'], pg.mainThread.map((r) => [
     sizeLabel(r.actualBytes), ms(r.fileMainMs), ms(r.postgresMainMs), r.ratio.toFixed(2), String(r.saves)
   ])))
+  if (pg.keyed !== undefined) out.push('', ...formatPostgresKeyed(pg.keyed))
+  return out
+}
+
+/** The large keyed state on PostgreSQL beside a file: loop delay against idle, main thread, rows per save, the durable round. */
+function formatPostgresKeyed (k: PostgresKeyedResult): string[] {
+  const out = [`KeyedStore on PostgreSQL and on a file, ${k.entries} entries (${sizeLabel(k.stateBytes)}), ${k.changedPerSave} (1%) changed every ${k.intervalMs} ms, windows interleaved (loop delay ms, lower is better):`]
+  const row = (label: string, f: KeyedWindowFigures | undefined, loop: LoopStats): string[] => [
+    label, ms(loop.p50Ms), ms(loop.p99Ms), ms(loop.maxMs), f === undefined ? '' : ms(loop.p99Ms - k.idle.p99Ms), f === undefined ? '' : ms(loop.maxMs - k.idle.maxMs), pct(loop.elu),
+    f === undefined ? '' : f.savesPerSec.toFixed(1), f === undefined ? '' : `${ms(f.mainMs.p50Ms)} / ${ms(f.mainMs.p99Ms)}`
+  ]
+  out.push(table(['', 'p50', 'p99', 'max', 'Δp99', 'Δmax', 'ELU', 'saves/s', 'main/save p50 / p99'], [
+    row('idle', undefined, k.idle), row('file', k.file, k.file.loop), row('PostgreSQL', k.postgres, k.postgres.loop)
+  ]))
+  const p = k.postgres
+  out.push(`rows written per save, counted by the server (pg_stat_user_tables): ${p.rowsPerSave.toFixed(1)} (${p.rowsWritten} rows over ${p.rowWrites} saves that set ${p.entriesChanged} entries; the state has ${k.entries})`)
+  const d = k.durable
+  out.push(`durable saves/s of a 1% change, sequential: KeyedStore.saveNow() ${d.saveOpsPerSec.toFixed(0)}/s, bare pg upsert of the same ${k.changedPerSave} rows (unnest, one statement) ${d.bareOpsPerSec.toFixed(0)}/s, ratio ${d.ratio.toFixed(2)} (rounds: ${d.roundRatios.map((r) => r.toFixed(2)).join(', ')})`)
   return out
 }

@@ -66,7 +66,7 @@ export interface RunResult {
   readonly keyed?: KeyedLargeResult
   /** A million keyed entries: load and first save against Store and inline JSON (full scope). */
   readonly million?: MillionResult
-  /** The PostgreSQL target beside the file, or why it was skipped (full scope). */
+  /** The PostgreSQL target beside the file, the large keyed state on both included, or why it was skipped (full scope). */
   readonly postgres?: PostgresResult
   /** The deciding CPU verdict: main-thread CPU per save, paired, with its interval. */
   readonly cpu?: CpuVerdictResult

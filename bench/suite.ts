@@ -58,7 +58,8 @@ export function suitePlan (scope: 'quick' | 'full'): SuitePlan {
         loopDurationMs: 2500,
         loopRounds: 5,
         throughput: { payloadSizes: [1_000, 150_000], rounds: 10, sliceMs: 300 },
-        mainThread: { sizes: [1_000, 150_000, 1_500_000], saves: 43 }
+        mainThread: { sizes: [1_000, 150_000, 1_500_000], saves: 43 },
+        keyed: { stateBytes: 15_000_000, durationMs: 6000, rounds: 6, durable: { rounds: 8, saves: 10 } }
       }
     }
   }

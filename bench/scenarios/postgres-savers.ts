@@ -129,3 +129,19 @@ export class PostgresInlineSaver implements Saver {
     await (await this.#client).end()
   }
 }
+
+/** The library's entries layout (docs/postgres.md), for the bare keyed upserts' own table. */
+export function createBareEntriesSql (table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${ident(table)} (name text NOT NULL, key text NOT NULL, value bytea NOT NULL, generation bigint NOT NULL, position bigint GENERATED ALWAYS AS IDENTITY, updated_at timestamptz NOT NULL, PRIMARY KEY (name, key))`
+}
+
+/**
+ * Upserts the entries $2 (text[]) with values $3 (bytea[]) of store $1 in one autocommitted
+ * statement, as the library's keyed write does inside its fenced transaction: the least a durable
+ * writer of changed rows does, one round trip acknowledged after COMMIT.
+ */
+export function bareUpsertEntriesSql (table: string): string {
+  return `INSERT INTO ${ident(table)} AS e (name, key, value, generation, updated_at)
+SELECT $1, u.key, u.value, 1, clock_timestamp() FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS u(key, value, i) ORDER BY u.i
+ON CONFLICT (name, key) DO UPDATE SET value = EXCLUDED.value, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at`
+}

@@ -8,11 +8,13 @@ import { median } from '../percentiles.js'
 import { findPostgresBin, POSTGRES_MISSING, startBenchPostgres } from '../postgres-server.js'
 import { sizeLabel } from '../report-table.js'
 import { type LoadPattern, type LoopLatencyResult, runLoopLatency } from './loop-latency.js'
+import { type PostgresKeyedPlan, type PostgresKeyedResult, runPostgresKeyed } from './postgres-keyed.js'
 import { bareUpsertSql, createBareTableSql, PostgresInlineSaver, PostgresOffloadedSaver } from './postgres-savers.js'
 
 // The PostgreSQL target beside the file, on a server the scenario starts: the loop delay with a
-// heavy encoder (offloaded against inline), durable saves/s against a bare pg loop, and the main
-// thread's time per save with a file and with PostgreSQL for the same state.
+// heavy encoder (offloaded against inline), durable saves/s against a bare pg loop, the main
+// thread's time per save with a file and with PostgreSQL for the same state, and the large keyed
+// state on both targets (postgres-keyed.ts).
 
 /** What the PostgreSQL scenario runs and for how long. */
 export interface PostgresPlan {
@@ -24,6 +26,8 @@ export interface PostgresPlan {
   readonly throughput: { readonly payloadSizes: readonly number[], readonly rounds: number, readonly sliceMs: number }
   /** Main-thread ms per save, file against PostgreSQL: state sizes, and saves of each (the first 3 warm up). */
   readonly mainThread: { readonly sizes: readonly number[], readonly saves: number }
+  /** The large keyed state on PostgreSQL beside a file, and the keyed durable round; not run when absent. */
+  readonly keyed?: PostgresKeyedPlan
 }
 
 /** Durable saves/s of `Store.save()` on PostgreSQL against the bare pg loop, for one payload. */
@@ -61,6 +65,8 @@ export type PostgresResult =
     readonly loopLatency: readonly LoopLatencyResult[]
     readonly throughput: readonly PostgresThroughputRow[]
     readonly mainThread: readonly PostgresMainThreadRow[]
+    /** The large keyed state, 1% changed every 100 ms, on PostgreSQL and on a file; rows per save; saveNow() against a bare upsert. */
+    readonly keyed?: PostgresKeyedResult
   }
 
 /** Options of {@link runPostgres}. */
@@ -125,7 +131,14 @@ export async function runPostgres (options: PostgresOptions): Promise<PostgresRe
     step('PostgreSQL: main-thread ms per save, file against PostgreSQL')
     const mainThread: PostgresMainThreadRow[] = []
     for (const sizeBytes of options.plan.mainThread.sizes) mainThread.push(await mainThreadRow(options, target, sizeBytes))
-    return { kind: 'postgres', server: `PostgreSQL ${server.version}`, loopLatency, throughput, mainThread }
+
+    const keyedPlan = options.plan.keyed
+    let keyed: PostgresKeyedResult | undefined
+    if (keyedPlan !== undefined) {
+      step(`PostgreSQL: a keyed state of ${sizeLabel(keyedPlan.stateBytes)}, 1% changed every 100 ms, against a file; saveNow() against a bare pg upsert`)
+      keyed = await runPostgresKeyed({ dir: options.dir, connectionString, plan: keyedPlan })
+    }
+    return { kind: 'postgres', server: `PostgreSQL ${server.version}`, loopLatency, throughput, mainThread, ...(keyed === undefined ? {} : { keyed }) }
   } finally {
     await server.stop()
   }
