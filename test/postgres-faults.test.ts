@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
 import { postgres, ShutdownRegistry, Store, type StoreError, StoreFlushError, WriterPool } from '../src/index.js'
 import { tempDir } from './helpers.js'
-import { fixture, isRoot, mountTmpfs } from './rel-helpers.js'
+import { isRoot, mountTmpfs } from './rel-helpers.js'
+import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // Faults against a real server, the fencing holes around skipped writes, and the lease as the only
@@ -25,20 +25,8 @@ const mounts = tempDir()
 interface Answer { readonly ok: boolean, readonly value?: unknown, readonly code?: string }
 
 /** A child process owning the store `name` (at `path`, when given), driven by line commands. */
-function owner (name: string, leaseMs: number, path?: string): { readonly proc: ChildProcessWithoutNullStreams, send: (line: string) => Promise<Answer> } {
-  const args = [fixture('postgres-owner.js'), server.connectionString, name, String(leaseMs), ...(path === undefined ? [] : [path])]
-  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-  after(() => { proc.kill('SIGKILL') })
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]()
-  return {
-    proc,
-    send: async (line) => {
-      proc.stdin.write(line + '\n')
-      const next = await lines.next()
-      if (next.done === true) throw new Error(`the owner process ended before answering ${line}`)
-      return JSON.parse(next.value) as Answer
-    }
-  }
+function owner (name: string, leaseMs: number, path?: string): OwnerProcess<Answer> {
+  return ownerProcess<Answer>('postgres-owner.js', [server.connectionString, name, String(leaseMs), ...(path === undefined ? [] : [path])])
 }
 
 interface Options {

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
 import { postgres, ShutdownRegistry, Store, type StoreError, WriterPool } from '../src/index.js'
-import { fixture } from './rel-helpers.js'
+import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // Ownership across processes: each owner here is a real child process (test/fixtures/postgres-owner.ts)
@@ -19,19 +17,8 @@ let n = 0
 interface Answer { readonly ok: boolean, readonly value?: unknown, readonly code?: string }
 
 /** A child process owning the store `name`, driven by line commands. */
-function owner (name: string, leaseMs: number): { readonly proc: ChildProcessWithoutNullStreams, send: (line: string) => Promise<Answer> } {
-  const proc = spawn(process.execPath, [fixture('postgres-owner.js'), server.connectionString, name, String(leaseMs)], { stdio: ['pipe', 'pipe', 'pipe'] })
-  after(() => { proc.kill('SIGKILL') })
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]()
-  return {
-    proc,
-    send: async (line) => {
-      proc.stdin.write(line + '\n')
-      const next = await lines.next()
-      if (next.done === true) throw new Error(`the owner process ended before answering ${line}`)
-      return JSON.parse(next.value) as Answer
-    }
-  }
+function owner (name: string, leaseMs: number): OwnerProcess<Answer> {
+  return ownerProcess<Answer>('postgres-owner.js', [server.connectionString, name, String(leaseMs)])
 }
 
 function here<T> (name: string, lockTimeout: number): Store<T> {
