@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 
-// The bench's own PostgreSQL server: initdb in a temp dir, started on a free loopback port with the
-// server's durable defaults (fsync and synchronous_commit on), stopped after the scenario. The
-// tests start theirs with test/postgres-server.ts, the same approach: the bench must not import
-// compiled test code. A missing binary is reported, never skipped silently.
+// A real PostgreSQL server for the bench and the tests: initdb in a temp dir, started on a free
+// loopback port with the server's durable defaults (fsync and synchronous_commit on), stopped
+// afterwards. The tests wrap it (test/postgres-server.ts) with their stop hook and restarts. A
+// missing binary is reported, never skipped silently.
 
 /** What the report and the JSON say when no server binary is found. */
 export const POSTGRES_MISSING = 'PostgreSQL binaries not found (apt-get install postgresql)'
@@ -53,9 +53,24 @@ async function freePort (): Promise<number> {
   })
 }
 
-/** Starts a server from `bin` (see {@link findPostgresBin}); resolves once it accepts connections. */
-export async function startBenchPostgres (bin: string): Promise<BenchPostgres> {
-  const dir = mkdtempSync(join(tmpdir(), 'offload-store-bench-pg-'))
+/** A server's data directory and port, made by {@link createPostgres}; started and stopped at will. */
+export interface PostgresProcess {
+  readonly port: number
+  readonly connectionString: string
+  /** Starts the server; resolves once it accepts connections. */
+  start: () => Promise<void>
+  /** Fast shutdown (SIGINT: clients are disconnected, nothing committed is lost); idempotent. */
+  stop: () => Promise<void>
+  /** Stops the server, then removes its directory. */
+  remove: () => Promise<void>
+}
+
+/**
+ * Runs initdb from `bin` in a new temp directory and picks a free loopback port; the server is not
+ * started yet. `settings` are extra `-c name=value` server settings.
+ */
+export async function createPostgres (bin: string, settings: readonly string[] = []): Promise<PostgresProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'offload-store-pg-'))
   const data = join(dir, 'data')
   // initdb and postgres refuse to run as root: run them as nobody, who then owns the directory.
   const root = process.getuid?.() === 0
@@ -65,37 +80,62 @@ export async function startBenchPostgres (bin: string): Promise<BenchPostgres> {
   let log = ''
   const stop = async (): Promise<void> => {
     const running = child
-    if (running !== undefined && running.exitCode === null && running.signalCode === null) {
-      const exited = new Promise((resolve) => running.once('exit', resolve))
-      running.kill('SIGINT')
-      await exited
-    }
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    const exited = new Promise((resolve) => running.once('exit', resolve))
+    running.kill('SIGINT')
+    await exited
+  }
+  const remove = async (): Promise<void> => {
+    await stop()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
     // --no-sync only skips flushing initdb's own files; the server itself runs with fsync on.
     const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { ...asUser, encoding: 'utf8' })
     if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr}`)
-    const port = await freePort()
-    const connectionString = `postgres://postgres@127.0.0.1:${port}/postgres`
-    child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], { ...asUser, stdio: ['ignore', 'ignore', 'pipe'] })
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-4000) })
+  } catch (err) {
+    await remove()
+    throw err
+  }
+  const port = await freePort()
+  const connectionString = `postgres://postgres@127.0.0.1:${port}/postgres`
+  const start = async (): Promise<void> => {
+    const args = ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...settings.flatMap((setting) => ['-c', setting])]
+    const started = spawn(join(bin, 'postgres'), args, { ...asUser, stdio: ['ignore', 'ignore', 'pipe'] })
+    child = started
+    started.stderr?.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-4000) })
     for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`postgres exited at start: ${log}`)
+      if (started.exitCode !== null) throw new Error(`postgres exited at start: ${log}`)
       const client = new pg.Client({ connectionString })
       try {
         await client.connect()
-        const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version")
         await client.end()
-        return { connectionString, version: rows[0]?.version ?? '?', stop }
+        return
       } catch (err) {
         await client.end().catch(() => {})
         if (i >= 600) throw new Error(`postgres did not accept connections within 30 s: ${(err as Error).message}; ${log}`)
         await sleep(50)
       }
     }
+  }
+  return { port, connectionString, start, stop, remove }
+}
+
+/** Starts a server from `bin` (see {@link findPostgresBin}); resolves once it accepts connections. */
+export async function startBenchPostgres (bin: string): Promise<BenchPostgres> {
+  const server = await createPostgres(bin)
+  try {
+    await server.start()
+    const client = new pg.Client({ connectionString: server.connectionString })
+    await client.connect()
+    try {
+      const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version")
+      return { connectionString: server.connectionString, version: rows[0]?.version ?? '?', stop: server.remove }
+    } finally {
+      await client.end()
+    }
   } catch (err) {
-    await stop()
+    await server.remove()
     throw err
   }
 }
