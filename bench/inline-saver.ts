@@ -10,33 +10,29 @@ const require = createRequire(import.meta.url)
 const writeFileAtomic = require('write-file-atomic') as WriteFileAtomic
 
 /**
- * What people do today: encode on the main thread at call time, then `write-file-atomic` (async,
- * fsync on; it queues writes to one file). `delaySave` is the usual trailing debounce.
+ * An inline saver's shared half: each save tracked until written, and `delaySave` the usual trailing
+ * debounce; a subclass supplies the write (encode on the main thread, then hand the bytes on).
  */
-export class InlineSaver implements Saver {
+export abstract class DebouncedInlineSaver implements Saver {
   readonly writes: WriteSample[] = []
-  readonly #path: string
-  readonly #encoder: BenchEncoder
   readonly #inFlight = new Set<Promise<void>>()
   #timer: NodeJS.Timeout | undefined
   #pendingFn: (() => unknown) | undefined
 
-  constructor (path: string, encoder: BenchEncoder) {
-    this.#path = path
-    this.#encoder = encoder
-  }
+  /** Encodes `value` at call time and writes it, pushing its sample to `writes` once written. */
+  protected abstract write (value: unknown): Promise<void>
+
+  /** Releases what the writes used, after the last one; nothing by default. */
+  protected async end (): Promise<void> {}
 
   async save (value: unknown): Promise<void> {
-    const start = performance.now()
-    const data = this.#encoder.encodeInline(value)
-    const writing = writeFileAtomic(this.#path, data, { fsync: true })
-    const mainMs = performance.now() - start
-    const tracked = writing.then(() => { this.writes.push({ mainMs, totalMs: performance.now() - start }) })
-    this.#inFlight.add(tracked)
+    // Tracked from the call, so close() waits for a save still waiting on its connection or file.
+    const saving = this.write(value)
+    this.#inFlight.add(saving)
     try {
-      await tracked
+      await saving
     } finally {
-      this.#inFlight.delete(tracked)
+      this.#inFlight.delete(saving)
     }
   }
 
@@ -58,5 +54,30 @@ export class InlineSaver implements Saver {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#fire()
     await Promise.all(this.#inFlight)
+    await this.end()
+  }
+}
+
+/**
+ * What people do today: encode on the main thread at call time, then `write-file-atomic` (async,
+ * fsync on; it queues writes to one file). `delaySave` is the usual trailing debounce.
+ */
+export class InlineSaver extends DebouncedInlineSaver {
+  readonly #path: string
+  readonly #encoder: BenchEncoder
+
+  constructor (path: string, encoder: BenchEncoder) {
+    super()
+    this.#path = path
+    this.#encoder = encoder
+  }
+
+  protected async write (value: unknown): Promise<void> {
+    const start = performance.now()
+    const data = this.#encoder.encodeInline(value)
+    const writing = writeFileAtomic(this.#path, data, { fsync: true })
+    const mainMs = performance.now() - start
+    await writing
+    this.writes.push({ mainMs, totalMs: performance.now() - start })
   }
 }

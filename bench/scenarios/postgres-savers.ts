@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { type Codec, type PostgresTarget, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
 import pg from 'pg'
 import type { BenchEncoder } from '../encoders.js'
+import { DebouncedInlineSaver } from '../inline-saver.js'
 import type { Saver, WriteSample } from '../saver.js'
 
 // The two sides of the PostgreSQL scenario: a Store with a PostgreSQL target, and what people do
@@ -64,18 +65,15 @@ export class PostgresOffloadedSaver implements Saver {
  * Encodes on the main thread at call time, then upserts with one pg.Client, the queries of
  * overlapping saves queued in call order; `delaySave` is the usual trailing debounce.
  */
-export class PostgresInlineSaver implements Saver {
-  readonly writes: WriteSample[] = []
+export class PostgresInlineSaver extends DebouncedInlineSaver {
   readonly #client: Promise<pg.Client>
   readonly #sql: string
   readonly #key: string
   readonly #encoder: BenchEncoder
-  readonly #inFlight = new Set<Promise<void>>()
-  #timer: NodeJS.Timeout | undefined
-  #pendingFn: (() => unknown) | undefined
   #queue: Promise<unknown> = Promise.resolve()
 
   constructor (connectionString: string, table: string, key: string, encoder: BenchEncoder) {
+    super()
     const client = new pg.Client({ connectionString })
     this.#client = client.connect().then(() => client)
     this.#client.catch(() => {}) // reported by the first save
@@ -84,18 +82,7 @@ export class PostgresInlineSaver implements Saver {
     this.#encoder = encoder
   }
 
-  async save (value: unknown): Promise<void> {
-    // Tracked from the call, so close() waits for a save still waiting for the connection.
-    const saving = this.#write(value)
-    this.#inFlight.add(saving)
-    try {
-      await saving
-    } finally {
-      this.#inFlight.delete(saving)
-    }
-  }
-
-  async #write (value: unknown): Promise<void> {
+  protected async write (value: unknown): Promise<void> {
     const client = await this.#client
     const start = performance.now()
     const encoded = this.#encoder.encodeInline(value)
@@ -108,24 +95,7 @@ export class PostgresInlineSaver implements Saver {
     this.writes.push({ mainMs, totalMs: performance.now() - start })
   }
 
-  delaySave (fn: () => unknown, delayMs: number): void {
-    this.#pendingFn = fn
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = setTimeout(this.#fire, delayMs)
-  }
-
-  readonly #fire = (): void => {
-    this.#timer = undefined
-    const fn = this.#pendingFn
-    this.#pendingFn = undefined
-    // Errors surface through the tracked write; a debounced fire has no caller to reject.
-    if (fn !== undefined) this.save(fn()).catch(() => {})
-  }
-
-  async close (): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#fire()
-    await Promise.all(this.#inFlight)
+  protected override async end (): Promise<void> {
     await (await this.#client).end()
   }
 }
