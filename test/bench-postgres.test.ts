@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { formatReport } from '../bench/report-table.js'
-import type { RunResult } from '../bench/run-result.js'
 import { runPostgres } from '../bench/scenarios/postgres.js'
 import { WriterPool } from '../src/index.js'
-import { tempDir } from './helpers.js'
+import { runResultWith, tempDir } from './helpers.js'
 
 const pool = new WriterPool({ maxThreads: 2 })
 after(async () => { await pool.close() })
-
-function runResult (postgres: RunResult['postgres']): RunResult {
-  return {
-    schemaVersion: 2,
-    scope: 'full',
-    startedAt: '2025-01-01T00:00:00.000Z',
-    finishedAt: '2025-01-01T00:01:00.000Z',
-    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
-    loopLatency: [],
-    memory: [],
-    ...(postgres === undefined ? {} : { postgres })
-  }
-}
 
 // A short plan: the figures are not judged here, only that each part measured what it says.
 test('the PostgreSQL scenario starts its own server and measures the loop, save() against a bare pg loop, and the main thread per save against a file', { timeout: 120_000 }, async () => {
@@ -47,7 +33,7 @@ test('the PostgreSQL scenario starts its own server and measures the loop, save(
   const main = result.mainThread[0] ?? assert.fail('no main-thread row')
   assert.equal(main.saves, 5)
   assert.ok(main.fileMainMs > 0 && main.postgresMainMs > 0 && Number.isFinite(main.ratio), JSON.stringify(main))
-  const report = formatReport(runResult(result))
+  const report = formatReport(runResultWith({ postgres: result }))
   assert.match(report, /PostgreSQL target \(PostgreSQL \d+/)
   assert.match(report, /postgres\/json\/10KB\/save-10ms/)
   assert.match(report, /bare pg\/s/)
@@ -62,8 +48,8 @@ test('without PostgreSQL binaries the scenario reports itself skipped, in the re
   })
   const message = 'skipped: PostgreSQL binaries not found (apt-get install postgresql)'
   assert.deepEqual(result, { kind: 'postgres', skipped: 'PostgreSQL binaries not found (apt-get install postgresql)' })
-  assert.ok(formatReport(runResult(result)).includes(`PostgreSQL target: ${message}`))
-  assert.ok(JSON.stringify(runResult(result)).includes('"skipped":"PostgreSQL binaries not found (apt-get install postgresql)"'))
+  assert.ok(formatReport(runResultWith({ postgres: result })).includes(`PostgreSQL target: ${message}`))
+  assert.ok(JSON.stringify(runResultWith({ postgres: result })).includes('"skipped":"PostgreSQL binaries not found (apt-get install postgresql)"'))
 })
 
 // A small keyed state (about 6,600 entries): the rows are counted by the server, so a save that
@@ -99,9 +85,9 @@ test('the keyed PostgreSQL figures are measured beside a file: rows written per 
   const d = k.durable
   assert.equal(d.roundRatios.length, 2)
   assert.ok(d.saveOpsPerSec > 0 && d.bareOpsPerSec > 0 && Number.isFinite(d.ratio) && d.ratio > 0, JSON.stringify(d))
-  const report = formatReport(runResult(result))
+  const report = formatReport(runResultWith({ postgres: result }))
   assert.match(report, /KeyedStore on PostgreSQL and on a file, \d+ entries/)
   assert.match(report, /rows written per save, counted by the server \(pg_stat_user_tables\): \d/)
   assert.match(report, /KeyedStore\.saveNow\(\) \d+\/s, bare pg upsert/)
-  assert.ok(JSON.stringify(runResult(result)).includes(`"rowsPerSave":${p.rowsPerSave}`))
+  assert.ok(JSON.stringify(runResultWith({ postgres: result })).includes(`"rowsPerSave":${p.rowsPerSave}`))
 })

@@ -4,22 +4,10 @@ import { evaluateGate, readGateConfig } from '../bench/gate.js'
 import { formatReport } from '../bench/report-table.js'
 import type { RunResult } from '../bench/run-result.js'
 import { targetRows } from '../bench/targets.js'
+import { runResultWith } from './helpers.js'
 
 const shipped = readGateConfig(new URL('../../bench/gate.config.json', import.meta.url))
 const targets = shipped.targets ?? assert.fail('bench/gate.config.json has no targets section')
-
-function result (overrides: Partial<RunResult> = {}): RunResult {
-  return {
-    schemaVersion: 2,
-    scope: 'full',
-    startedAt: '2025-01-01T00:00:00.000Z',
-    finishedAt: '2025-01-01T00:01:00.000Z',
-    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
-    loopLatency: [],
-    memory: [],
-    ...overrides
-  }
-}
 
 const handoff: RunResult['handoff'] = {
   kind: 'handoff-cost',
@@ -38,12 +26,12 @@ test('the shipped gate config holds the performance targets of every section', (
 })
 
 test('every target is reported beside its figure with pass or fail, and as not measured when the run lacks it', () => {
-  const rows = targetRows(result({ handoff }), targets)
+  const rows = targetRows(runResultWith({ handoff }), targets)
   const at150 = rows.find((r) => r.figure === 'json 150KB: main ms per save / JSON.stringify')
   assert.deepEqual({ actual: at150?.actual, status: at150?.status }, { actual: 1.05, status: 'pass' })
   assert.equal(rows.find((r) => r.figure === 'json 1.5MB: main ms per save / JSON.stringify')?.status, 'not measured')
   assert.equal(rows.find((r) => r.figure === '1 KB save() / bare loop')?.status, 'not measured')
-  const report = formatReport(result({ handoff }), undefined, targets)
+  const report = formatReport(runResultWith({ handoff }), undefined, targets)
   assert.match(report, /pass {9}json 150KB: main ms per save \/ JSON\.stringify: 1\.05 \(target <= 1\.1\)/)
   assert.match(report, /not measured {1}keyed p99 - idle p99 \(ms\): — \(target <= 1\.5\)/)
 })
@@ -60,19 +48,19 @@ test('a keyed tail above its target fails in the report and is an advisory check
     scaling: { smallEntries: 6600, largeEntries: 66_000, smallMs: 0.1, largeMs: 0.1, ratio: 1 },
     journal: { savesPerSec: 300, saves: 900, changedPerSave: 10, loop: loop(1.5, 10), idle: loop(1.3, 10) }
   }
-  const rows = targetRows(result({ keyed }), targets)
+  const rows = targetRows(runResultWith({ keyed }), targets)
   const p99 = rows.find((r) => r.figure === 'keyed p99 - idle p99 (ms)')
   assert.equal(p99?.status, 'fail')
   assert.ok(Math.abs((p99?.actual ?? 0) - 2.7) < 1e-9)
   const { keyed: _deciding, ...withoutKeyedRules } = shipped
-  const verdict = evaluateGate(result({ keyed }), withoutKeyedRules, { requireThroughput: false, scenarioFilter: () => true })
+  const verdict = evaluateGate(runResultWith({ keyed }), withoutKeyedRules, { requireThroughput: false, scenarioFilter: () => true })
   const check = verdict.checks.find((c) => c.name === 'target 3 keyed tails: keyed p99 - idle p99 (ms)')
   assert.equal(check?.pass, false)
   assert.equal(check?.advisory, true)
 })
 
 test('the hand-off table leaves out the ratio at a size where it compares fixed costs', () => {
-  const report = formatReport(result({ handoff }), undefined, targets)
+  const report = formatReport(runResultWith({ handoff }), undefined, targets)
   assert.doesNotMatch(report, /40\.33/)
   assert.match(report, /1\.05/)
 })

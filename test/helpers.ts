@@ -5,6 +5,7 @@ import diagnosticsChannel from 'node:diagnostics_channel'
 import { performance } from 'node:perf_hooks'
 import { after, type TestContext } from 'node:test'
 import type { Logger } from '../src/index.js'
+import type { RunResult } from '../bench/run-result.js'
 
 /** A fresh directory under the OS temp dir, removed when the test file ends. */
 export function tempDir (prefix = 'offload-store-'): string {
@@ -133,4 +134,43 @@ export async function writeSettled (path: string): Promise<void> {
     diagnosticsChannel.subscribe('offload-store:write:end', onEnd)
     diagnosticsChannel.subscribe('offload-store:write:error', onError)
   })
+}
+
+/** A bench run result with nothing measured, plus `overrides`: what report and gate tests build on. */
+export function runResultWith (overrides: Partial<RunResult> = {}): RunResult {
+  return {
+    schemaVersion: 2,
+    scope: 'full',
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:01:00.000Z',
+    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
+    loopLatency: [],
+    memory: [],
+    ...overrides
+  }
+}
+
+/**
+ * Runs `work` while an `intervalMs` interval ticks; returns the longest gap between ticks (or
+ * from the last tick to the end of `work`), in ms. `settleMs` of real time on each side lets the
+ * gaps measured be the ones `work` causes; nothing is decided by those waits, callers compare
+ * gaps taken in the same process.
+ */
+export async function longestGap (work: () => Promise<unknown> | unknown, intervalMs = 5, settleMs = 0): Promise<number> {
+  let last = performance.now()
+  let longest = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }, intervalMs)
+  try {
+    if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs))
+    await work()
+    longest = Math.max(longest, performance.now() - last)
+    if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs))
+    return longest
+  } finally {
+    clearInterval(timer)
+  }
 }

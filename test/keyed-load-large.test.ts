@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { test } from 'node:test'
 import { KeyedStore, type KeyedStoreOptions, Store } from '../src/index.js'
 import { splitMembers } from '../workers/json-members.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
+import { fakeRegister, longestGap, recordingLogger, tempDir } from './helpers.js'
 
 // KeyedStore.load() of a large JSON file: parsed on the main thread a slice at a time, from runs of
 // members the pinned worker finds, with the entries, order and errors one JSON.parse would give.
@@ -173,24 +172,6 @@ test('load() of a large snapshot replays its journal over it', async () => {
   assert.deepEqual([...map.keys()], [...Object.keys(rest), 'added'])
 })
 
-/** The longest the event loop went without running a 1 ms timer while `work` ran, ms. */
-async function longestStall (work: () => Promise<unknown>): Promise<number> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
-  try {
-    await work()
-    const now = performance.now()
-    return Math.max(longest, now - last)
-  } finally {
-    clearInterval(timer)
-  }
-}
-
 test("load() of a file of 200,000 entries never blocks the event loop for more than a third of Store.load()'s one JSON.parse of it", async (t) => {
   const path = file()
   const members: string[] = []
@@ -200,9 +181,9 @@ test("load() of a file of 200,000 entries never blocks the event loop for more t
   const keyedStalls: number[] = []
   // Interleaved, best of three each, so a burst of load on the machine hits both alike.
   for (let i = 0; i < 3; i++) {
-    storeStalls.push(await longestStall(async () => await viaStore(path)))
+    storeStalls.push(await longestGap(async () => await viaStore(path), 1))
     const store = open<unknown>(path)
-    keyedStalls.push(await longestStall(async () => await store.load()))
+    keyedStalls.push(await longestGap(async () => await store.load(), 1))
     assert.equal(store.size, 200_000)
     await store.close()
   }

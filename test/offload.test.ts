@@ -4,43 +4,25 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { codecs, Store } from '../src/index.js'
 import { encode as slowEncode } from './fixtures/slow-codec.js'
-import { fakeRegister, tempDir } from './helpers.js'
+import { fakeRegister, longestGap, tempDir } from './helpers.js'
 
 const dir = tempDir()
-
-/** Runs `work` while a 5 ms interval ticks; returns the longest gap between ticks, in ms. */
-async function longestGap (work: () => Promise<void> | void): Promise<number> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 5)
-  // Real time on purpose: a few ticks on each side of `work`, so the gaps measured are the ones
-  // it causes. Nothing is decided by these waits; the callers compare gaps taken in this process.
-  await new Promise((resolve) => setTimeout(resolve, 20))
-  await work()
-  await new Promise((resolve) => setTimeout(resolve, 20))
-  clearInterval(timer)
-  return longest
-}
 
 test('a 200 ms CPU-bound encoder runs in a worker while the main thread keeps ticking', async () => {
   const path = join(dir, 'offloaded.json')
   const store = new Store({ path, shutdownRegister: fakeRegister().register, codec: codecs.module(new URL('./fixtures/slow-codec.js', import.meta.url)) })
   await store.save({ burnMs: 1 }) // start the worker and import the codec outside the measurement
-  const gap = await longestGap(async () => { await store.save({ burnMs: 200 }) })
+  const gap = await longestGap(async () => { await store.save({ burnMs: 200 }) }, 5, 20)
   // Against the same encoder run inline in this process, not an absolute time: a busy machine
   // stretches both.
-  const inline = await longestGap(() => { slowEncode({ burnMs: 200 }) })
+  const inline = await longestGap(() => { slowEncode({ burnMs: 200 }) }, 5, 20)
   assert.ok(gap < inline / 2, `longest gap between 5 ms ticks was ${gap.toFixed(1)} ms while a 200 ms encoder ran offloaded, ${inline.toFixed(1)} ms inline`)
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { burnMs: 200 })
   await store.close()
 })
 
 test('the same encoder run inline blocks the main thread for its whole duration', async () => {
-  const gap = await longestGap(() => { slowEncode({ burnMs: 200 }) })
+  const gap = await longestGap(() => { slowEncode({ burnMs: 200 }) }, 5, 20)
   assert.ok(gap >= 190, `inline, the longest gap was only ${gap.toFixed(1)} ms`)
 })
 
