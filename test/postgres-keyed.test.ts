@@ -264,32 +264,44 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
   })
 
   test('a server restart in the middle of a save\'s transaction rolls it back; its changes are kept and retried, and the rows end up exactly as acknowledged', async () => {
+    // Prepared transactions (the blocker below) are off by default, and turning them on takes a restart.
+    await server.query('ALTER SYSTEM SET max_prepared_transactions = 2')
+    await server.stop()
+    await server.start()
     // A backoff longer than the test: the kept changes wait for saveNow(), after the rows are checked.
     const store = pgKeyed<number>('restart', { retry: { initialMs: 30_000, maxMs: 30_000 }, connectTimeout: 2000 })
     await store.load()
     for (let i = 0; i < 100; i++) store.set(`k${i}`, i)
     await store.saveNow()
-    // Another session holds one of the rows, so the save's upsert waits inside its transaction,
-    // after the fence and the DELETE, until the server goes down under it.
+    // One of the rows is locked by a prepared transaction, so the save waits inside its transaction
+    // until the server goes down under it. Not by a session: a fast shutdown ends sessions in no set
+    // order, and a blocking session ended first would release the row, letting the save commit
+    // before its own session is ended. A prepared transaction belongs to no session; it outlives the
+    // restart and releases the row only when rolled back below.
     const blocker = await server.client()
-    blocker.on('error', () => {})
     await blocker.query('BEGIN')
     await blocker.query("SELECT 1 FROM offload_store_entries WHERE name = 'restart' AND key = 'k5' FOR UPDATE")
-    for (let i = 0; i < 10; i++) store.set(`k${i}`, i + 1000)
-    store.delete('k99')
-    store.set('new', -1)
-    // The worker answers the failure itself (its thread survives the dropped connection).
-    const saving = assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart' && /rolled back/.test(err.message))
-    for (;;) {
-      const { rowCount } = await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %offload_store_entries%'")
-      if (rowCount === 1) break
-      await new Promise((resolve) => setImmediate(resolve))
+    await blocker.query("PREPARE TRANSACTION 'restart-blocker'")
+    await blocker.end()
+    try {
+      for (let i = 0; i < 10; i++) store.set(`k${i}`, i + 1000)
+      store.delete('k99')
+      store.set('new', -1)
+      // The worker answers the failure itself (its thread survives the dropped connection).
+      const saving = assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart' && /rolled back/.test(err.message))
+      // The server's own view: the save's session is waiting for the row, inside its statement.
+      for (;;) {
+        const { rowCount } = await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%offload_store_entries%' AND pid <> pg_backend_pid()")
+        if (rowCount === 1) break
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await server.stop()
+      await saving
+      assert.equal(store.lastError?.name, 'StoreWriteError')
+      await server.start()
+    } finally {
+      await server.query("ROLLBACK PREPARED 'restart-blocker'").catch(() => {})
     }
-    await server.stop()
-    await saving
-    assert.equal(store.lastError?.name, 'StoreWriteError')
-    await blocker.end().catch(() => {})
-    await server.start()
     // Nothing of the rolled-back save is there: k99 is still in the rows until the retry.
     assert.equal((await rowsOf('restart')).length, 100)
     assert.deepEqual((await rowsOf('restart')).at(-1), ['k99', 99])
