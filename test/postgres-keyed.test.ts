@@ -123,6 +123,25 @@ describe('KeyedStore on PostgreSQL', () => {
     await db.close()
   })
 
+  test('a save of deletes, updates and new keys applies them together in one transaction, new keys at the end in the order set', async () => {
+    const store = pgKeyed('mixed')
+    await store.load()
+    store.set('a', 1).set('b', 2).set('c', 3).set('d', 4)
+    await store.saveNow()
+    store.set('e', 5)
+    store.delete('b')
+    store.set('c', 30)
+    store.set('f', 6)
+    store.delete('d')
+    await store.saveNow()
+    assert.deepEqual(await rowsOf('mixed'), [['a', 1], ['c', 30], ['e', 5], ['f', 6]])
+    assert.deepEqual(await rowsOf('mixed'), [...store])
+    // The three rows this save wrote carry one transaction's id; 'a' keeps the first save's.
+    const { rows } = await server.query<{ keys: string[] }>("SELECT array_agg(key ORDER BY key) AS keys FROM offload_store_entries WHERE name = 'mixed' GROUP BY xmin::text ORDER BY count(*)")
+    assert.deepEqual(rows.map((r) => r.keys), [['a'], ['c', 'e', 'f']])
+    await store.close()
+  })
+
   test('a change before load() throws ERR_STORE_STATE and writes nothing', async () => {
     const store = pgKeyed('early')
     assert.throws(() => store.set('a', 1), (err: StoreError) => err.code === 'ERR_STORE_STATE')
@@ -241,6 +260,21 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
     a.set('z', 'a3')
     await assert.rejects(a.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_FENCED')
     assert.deepEqual(await rowsOf('unnoticed'), [['x', 'b1']])
+    await a.close().catch(() => {})
+  })
+
+  test('a save that moves a key (deleted and set again) is fenced as a whole too: ERR_STORE_FENCED, and no row is changed', async () => {
+    const a = pgKeyed<string>('moved')
+    await a.load()
+    a.set('x', 'a1').set('w', 'a1')
+    await a.saveNow()
+    await server.query("UPDATE offload_store_leases SET owner = 'elsewhere', generation = generation + 1 WHERE name = 'moved'")
+    a.delete('x')
+    a.set('x', 'a2')
+    a.delete('w')
+    a.set('y', 'a2')
+    await assert.rejects(a.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_FENCED' && err.store === 'moved')
+    assert.deepEqual(await rowsOf('moved'), [['x', 'a1'], ['w', 'a1']])
     await a.close().catch(() => {})
   })
 
