@@ -189,6 +189,23 @@ SELECT $1, u.key, u.value, $2, clock_timestamp() FROM unnest($3::text[], $4::byt
 ON CONFLICT (name, key) DO UPDATE SET value = EXCLUDED.value, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at`
 }
 
+/**
+ * A whole save as one autocommitted statement: locks the lease of store $1 at generation $2 FOR
+ * SHARE, deletes the entries $3 (text[]) and upserts the entries $4 (text[]) with values $5
+ * (bytea[]) only when that row is there, and returns it (no row: fenced, nothing applied). Read
+ * three times, `fence` is computed once (every server version materializes such a CTE). The
+ * sub-statements share one snapshot and their order is not defined, so a key must not be in both
+ * $3 and $4: a save that moves a key (deleted and set again) runs the statements above, in turn.
+ */
+export function saveEntriesSql (tables: PostgresTables): string {
+  return `WITH fence AS (SELECT 1 FROM ${tables.leases} WHERE name = $1 AND generation = $2 FOR SHARE),
+gone AS (DELETE FROM ${entriesTable(tables)} WHERE name = $1 AND key = ANY($3::text[]) AND EXISTS (SELECT 1 FROM fence)),
+kept AS (INSERT INTO ${entriesTable(tables)} AS e (name, key, value, generation, updated_at)
+SELECT $1, u.key, u.value, $2, clock_timestamp() FROM unnest($4::text[], $5::bytea[]) WITH ORDINALITY AS u(key, value, i) WHERE EXISTS (SELECT 1 FROM fence) ORDER BY u.i
+ON CONFLICT (name, key) DO UPDATE SET value = EXCLUDED.value, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at)
+SELECT 1 FROM fence`
+}
+
 /** Reads every entry of store $1 in the map's order. */
 export function readEntriesSql (tables: PostgresTables): string {
   return `SELECT key, value FROM ${entriesTable(tables)} WHERE name = $1 ORDER BY position`

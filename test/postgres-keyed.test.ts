@@ -123,6 +123,25 @@ describe('KeyedStore on PostgreSQL', () => {
     await db.close()
   })
 
+  test('a save of deletes, updates and new keys applies them together in one transaction, new keys at the end in the order set', async () => {
+    const store = pgKeyed('mixed')
+    await store.load()
+    store.set('a', 1).set('b', 2).set('c', 3).set('d', 4)
+    await store.saveNow()
+    store.set('e', 5)
+    store.delete('b')
+    store.set('c', 30)
+    store.set('f', 6)
+    store.delete('d')
+    await store.saveNow()
+    assert.deepEqual(await rowsOf('mixed'), [['a', 1], ['c', 30], ['e', 5], ['f', 6]])
+    assert.deepEqual(await rowsOf('mixed'), [...store])
+    // The three rows this save wrote carry one transaction's id; 'a' keeps the first save's.
+    const { rows } = await server.query<{ keys: string[] }>("SELECT array_agg(key ORDER BY key) AS keys FROM offload_store_entries WHERE name = 'mixed' GROUP BY xmin::text ORDER BY count(*)")
+    assert.deepEqual(rows.map((r) => r.keys), [['a'], ['c', 'e', 'f']])
+    await store.close()
+  })
+
   test('a change before load() throws ERR_STORE_STATE and writes nothing', async () => {
     const store = pgKeyed('early')
     assert.throws(() => store.set('a', 1), (err: StoreError) => err.code === 'ERR_STORE_STATE')
@@ -244,6 +263,21 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
     await a.close().catch(() => {})
   })
 
+  test('a save that moves a key (deleted and set again) is fenced as a whole too: ERR_STORE_FENCED, and no row is changed', async () => {
+    const a = pgKeyed<string>('moved')
+    await a.load()
+    a.set('x', 'a1').set('w', 'a1')
+    await a.saveNow()
+    await server.query("UPDATE offload_store_leases SET owner = 'elsewhere', generation = generation + 1 WHERE name = 'moved'")
+    a.delete('x')
+    a.set('x', 'a2')
+    a.delete('w')
+    a.set('y', 'a2')
+    await assert.rejects(a.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_FENCED' && err.store === 'moved')
+    assert.deepEqual(await rowsOf('moved'), [['x', 'a1'], ['w', 'a1']])
+    await a.close().catch(() => {})
+  })
+
   test('an unreachable server fails load() with ERR_STORE_READ naming host and database, never the password', async () => {
     const store = new KeyedStore<string, number>({
       path: join(dir, 'unreachable.json'),
@@ -264,32 +298,44 @@ describe('KeyedStore on PostgreSQL: fencing and faults', () => {
   })
 
   test('a server restart in the middle of a save\'s transaction rolls it back; its changes are kept and retried, and the rows end up exactly as acknowledged', async () => {
+    // Prepared transactions (the blocker below) are off by default, and turning them on takes a restart.
+    await server.query('ALTER SYSTEM SET max_prepared_transactions = 2')
+    await server.stop()
+    await server.start()
     // A backoff longer than the test: the kept changes wait for saveNow(), after the rows are checked.
     const store = pgKeyed<number>('restart', { retry: { initialMs: 30_000, maxMs: 30_000 }, connectTimeout: 2000 })
     await store.load()
     for (let i = 0; i < 100; i++) store.set(`k${i}`, i)
     await store.saveNow()
-    // Another session holds one of the rows, so the save's upsert waits inside its transaction,
-    // after the fence and the DELETE, until the server goes down under it.
+    // One of the rows is locked by a prepared transaction, so the save waits inside its transaction
+    // until the server goes down under it. Not by a session: a fast shutdown ends sessions in no set
+    // order, and a blocking session ended first would release the row, letting the save commit
+    // before its own session is ended. A prepared transaction belongs to no session; it outlives the
+    // restart and releases the row only when rolled back below.
     const blocker = await server.client()
-    blocker.on('error', () => {})
     await blocker.query('BEGIN')
     await blocker.query("SELECT 1 FROM offload_store_entries WHERE name = 'restart' AND key = 'k5' FOR UPDATE")
-    for (let i = 0; i < 10; i++) store.set(`k${i}`, i + 1000)
-    store.delete('k99')
-    store.set('new', -1)
-    // The worker answers the failure itself (its thread survives the dropped connection).
-    const saving = assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart' && /rolled back/.test(err.message))
-    for (;;) {
-      const { rowCount } = await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %offload_store_entries%'")
-      if (rowCount === 1) break
-      await new Promise((resolve) => setImmediate(resolve))
+    await blocker.query("PREPARE TRANSACTION 'restart-blocker'")
+    await blocker.end()
+    try {
+      for (let i = 0; i < 10; i++) store.set(`k${i}`, i + 1000)
+      store.delete('k99')
+      store.set('new', -1)
+      // The worker answers the failure itself (its thread survives the dropped connection).
+      const saving = assert.rejects(store.saveNow(), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && err.store === 'restart' && /rolled back/.test(err.message))
+      // The server's own view: the save's session is waiting for the row, inside its statement.
+      for (;;) {
+        const { rowCount } = await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%offload_store_entries%' AND pid <> pg_backend_pid()")
+        if (rowCount === 1) break
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await server.stop()
+      await saving
+      assert.equal(store.lastError?.name, 'StoreWriteError')
+      await server.start()
+    } finally {
+      await server.query("ROLLBACK PREPARED 'restart-blocker'").catch(() => {})
     }
-    await server.stop()
-    await saving
-    assert.equal(store.lastError?.name, 'StoreWriteError')
-    await blocker.end().catch(() => {})
-    await server.start()
     // Nothing of the rolled-back save is there: k99 is still in the rows until the retry.
     assert.equal((await rowsOf('restart')).length, 100)
     assert.deepEqual((await rowsOf('restart')).at(-1), ['k99', 99])

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { workerData } from 'node:worker_threads'
 import type { Pool, PoolClient } from 'pg'
 import { createPool } from '../src/postgres-pool.js'
 import {
-  createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, schemaLockKey, upsertEntriesSql
+  createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, saveEntriesSql, schemaLockKey, upsertEntriesSql
 } from '../src/postgres-sql.js'
 import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
@@ -12,7 +13,8 @@ import { serializeError } from './serialize-error.js'
 
 // The pinned worker of a KeyedStore whose target is PostgreSQL: one row per entry. A save applies
 // only the changed entries, in one transaction fenced by the lease (so the database's work, like
-// the main thread's, is O(change)), and is acknowledged after COMMIT. It keeps no mirror: the file
+// the main thread's, is O(change)), and is acknowledged after COMMIT. That transaction is one
+// autocommitted statement, one round trip, unless the save moves a key (see saveEntriesSql). It keeps no mirror: the file
 // writer needs one to write the whole file, but here nothing is ever written whole.
 
 const config = workerData as KeyedWorkerConfig
@@ -23,6 +25,9 @@ function wrongTarget (kind: string): never {
 }
 
 const entries = entriesTable(target.tables)
+const saveText = saveEntriesSql(target.tables)
+// Named, so each connection parses and plans it once, not at every save (as the Store's write).
+const saveStatement = { name: `offload-store-keyed-${createHash('sha256').update(saveText).digest('base64url').slice(0, 22)}`, text: saveText }
 // Values that are not UTF-8 were not written by a store: refused on read, not patched over.
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 let pool: Promise<Pool> | undefined
@@ -89,8 +94,11 @@ function fenced (generation: string): FencedWrite {
   return new FencedWrite(`the lease of ${JSON.stringify(target.key)} moved past generation ${generation}: another owner took this store over, so this save was refused (rolled back) and its rows left untouched`)
 }
 
+/** A save's changes: `moves` when a key is both deleted and set (deleted first, so it moves to the end). */
+interface Changes { readonly deletes: string[], readonly keys: string[], readonly values: Buffer[], readonly bytes: number, readonly moves: boolean }
+
 /** A save's ops as one set of deletes and one of upserts: a re-set key is deleted first, so it moves to the end. */
-function split (ops: readonly KeyedOp[]): { readonly deletes: string[], readonly keys: string[], readonly values: Buffer[], readonly bytes: number } {
+function split (ops: readonly KeyedOp[]): Changes {
   const deletes = new Set<string>()
   const sets = new Map<string, unknown>()
   for (const op of ops) {
@@ -104,7 +112,9 @@ function split (ops: readonly KeyedOp[]): { readonly deletes: string[], readonly
   const keys: string[] = []
   const values: Buffer[] = []
   let bytes = 0
+  let moves = false
   for (const [key, value] of sets) {
+    if (deletes.has(key)) moves = true
     const text: unknown = JSON.stringify(value)
     if (typeof text !== 'string') throw new TypeError(`JSON.stringify returned undefined for the entry ${JSON.stringify(key)}; there is nothing to write`)
     const encoded = Buffer.from(text)
@@ -112,13 +122,41 @@ function split (ops: readonly KeyedOp[]): { readonly deletes: string[], readonly
     values.push(encoded)
     bytes += encoded.byteLength
   }
-  return { deletes: [...deletes], keys, values, bytes }
+  return { deletes: [...deletes], keys, values, bytes, moves }
+}
+
+/**
+ * Applies a save as one statement (saveEntriesSql): the fence, the deletes and the upserts commit
+ * together or not at all, in one round trip. Throws {@link FencedWrite} when the lease moved on.
+ */
+async function saveInOneStatement (changes: Changes, generation: string): Promise<void> {
+  const client = await checkOut()
+  let fenceRows: number | null
+  try {
+    fenceRows = (await client.query({ ...saveStatement, values: [target.key, generation, changes.deletes, changes.keys, changes.values] })).rowCount
+  } catch (err) {
+    // Failed, or the connection dropped before the commit's answer: never reused.
+    checkIn(client, true)
+    throw err
+  }
+  checkIn(client, false)
+  if (fenceRows !== 1) throw fenced(generation)
+}
+
+/** Applies a save that moves a key: the fence, then the deletes, then the upserts, in one transaction. */
+async function saveInTransaction (changes: Changes, generation: string): Promise<void> {
+  await inTransaction(async (client) => {
+    const fence = await client.query(fenceEntriesSql(target.tables), [target.key, generation])
+    if (fence.rowCount !== 1) throw fenced(generation)
+    if (changes.deletes.length > 0) await client.query(deleteEntriesSql(target.tables), [target.key, changes.deletes])
+    if (changes.keys.length > 0) await client.query(upsertEntriesSql(target.tables), [target.key, generation, changes.keys, changes.values])
+  })
 }
 
 async function write (ops: readonly KeyedOp[], generation: string | undefined): Promise<WriteResult> {
   const start = performance.now()
   if (generation === undefined) return failed('write', 'a write to PostgreSQL without a fencing token', new Error('no generation: this should not happen'))
-  let changes: ReturnType<typeof split>
+  let changes: Changes
   try {
     changes = split(ops)
   } catch (err) {
@@ -127,12 +165,7 @@ async function write (ops: readonly KeyedOp[], generation: string | undefined): 
   const encoded = performance.now()
   try {
     await ensureEntries()
-    await inTransaction(async (client) => {
-      const fence = await client.query(fenceEntriesSql(target.tables), [target.key, generation])
-      if (fence.rowCount !== 1) throw fenced(generation)
-      if (changes.deletes.length > 0) await client.query(deleteEntriesSql(target.tables), [target.key, changes.deletes])
-      if (changes.keys.length > 0) await client.query(upsertEntriesSql(target.tables), [target.key, generation, changes.keys, changes.values])
-    })
+    await (changes.moves ? saveInTransaction(changes, generation) : saveInOneStatement(changes, generation))
   } catch (err) {
     if (err instanceof FencedWrite) return failed('fenced', 'the save was fenced', err)
     return failed('write', `the save to ${target.describe} failed (rolled back, or the outcome of its COMMIT is unknown: the changes are kept, and applying them again is harmless)`, err)
