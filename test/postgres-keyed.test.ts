@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { createInterface } from 'node:readline'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { codecs, KeyedStore, type KeyedStoreOptions, postgres, ShutdownRegistry, type StoreError } from '../src/index.js'
 import { tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
-import { fixture } from './rel-helpers.js'
+import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 
 // KeyedStore on a real PostgreSQL server started by the test: one row per entry, a save applies
 // only the changed entries in one fenced transaction. Owners in other processes are real children
@@ -188,19 +186,8 @@ describe('KeyedStore on PostgreSQL', () => {
 
 describe('KeyedStore on PostgreSQL: fencing and faults', () => {
   /** A child process owning the keyed store `name`, driven by line commands. */
-  function owner (name: string, leaseMs: number): { readonly proc: ChildProcessWithoutNullStreams, send: (line: string) => Promise<{ ok: boolean, size?: number, code?: string }> } {
-    const proc = spawn(process.execPath, [fixture('postgres-keyed-owner.js'), server.connectionString, name, String(leaseMs), dir], { stdio: ['pipe', 'pipe', 'pipe'] })
-    after(() => { proc.kill('SIGKILL') })
-    const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]()
-    return {
-      proc,
-      send: async (line) => {
-        proc.stdin.write(line + '\n')
-        const next = await lines.next()
-        if (next.done === true) throw new Error(`the owner process ended before answering ${line}`)
-        return JSON.parse(next.value) as { ok: boolean, size?: number, code?: string }
-      }
-    }
+  function owner (name: string, leaseMs: number): OwnerProcess<{ ok: boolean, size?: number, code?: string }> {
+    return ownerProcess('postgres-keyed-owner.js', [server.connectionString, name, String(leaseMs), dir])
   }
 
   test('hand-over: close() in one process releases the lease, and another takes it without waiting, with every acknowledged change', async () => {
