@@ -81,6 +81,35 @@ describe('Store on PostgreSQL', () => {
     await store.close()
   })
 
+  test('moving a file\'s data into PostgreSQL: a file store and a PostgreSQL store on the same path are open together, and the row gets the file\'s value once', async () => {
+    const path = join(tempDir(), 'settings.json')
+    const seed = new Store<{ theme: string }>({ path, shutdownRegister: register, pool })
+    await seed.save({ theme: 'dark' })
+    await seed.close()
+    const target = postgres({ connectionString: server.connectionString, lockTimeout: 0 })
+    // What docs/postgres.md shows: import only when the database has no row yet.
+    const move = async (): Promise<void> => {
+      const file = new Store<{ theme: string }>({ path, shutdownRegister: register, pool })
+      const db = new Store<{ theme: string }>({ path, name: 'moved-settings', shutdownRegister: register, pool, target })
+      try {
+        if ((await db.load()) === undefined) {
+          const data = await file.load()
+          if (data !== undefined) await db.save(data)
+        }
+      } finally {
+        await Promise.all([file.close(), db.close()])
+      }
+    }
+    await move()
+    const { rows } = await server.query<{ data: Buffer }>('SELECT data FROM offload_store WHERE name = $1', ['moved-settings'])
+    assert.deepEqual(JSON.parse(rows[0]?.data.toString('utf8') ?? ''), { theme: 'dark' })
+    // A second run (another replica, a restart) finds the row and leaves it alone.
+    await server.query("UPDATE offload_store SET data = convert_to('{\"theme\":\"light\"}', 'UTF8') WHERE name = $1", ['moved-settings'])
+    await move()
+    const again = await server.query<{ data: Buffer }>('SELECT data FROM offload_store WHERE name = $1', ['moved-settings'])
+    assert.deepEqual(JSON.parse(again.rows[0]?.data.toString('utf8') ?? ''), { theme: 'light' })
+  })
+
   test('remove() deletes the row under the fence', async () => {
     const store = pgStore<number>({ name: 'removed' })
     await store.save(1)
