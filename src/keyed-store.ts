@@ -8,13 +8,14 @@ import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreDecodeError, StoreError, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles, type SplitSnapshot } from './keyed-files.js'
+import { opsOfPart } from './keyed-part.js'
 import { validateLoaded } from './validation.js'
 import { PinnedWorker, type WithoutId } from './pinned-worker.js'
 import type { PostgresLease } from './postgres-lease.js'
 import { StoreCore } from './store-core.js'
 import { kPinnedWorker } from './symbols.js'
 import type { StoreStats } from './telemetry.js'
-import type { CodecSpec, JournalSettings, KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase, WriteResult } from './protocol.js'
+import type { CodecSpec, JournalSettings, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase, WriteResult } from './protocol.js'
 import { isPermanent, isStackOverflow, markPermanent, rebuildError, tooDeepToCopy } from './write-outcome.js'
 
 /** Journal tuning for {@link KeyedStoreOptions.journal}. */
@@ -58,11 +59,18 @@ interface Cursor<V> {
   done: boolean
 }
 
+/** A part of a write's changes as it is built. */
+interface Part {
+  readonly deletes: string[]
+  readonly keys: string[]
+  readonly values: unknown[]
+}
+
 // Milliseconds of this thread one part of a write's changes may take (checked, built, posted):
 // a first save of a million entries posted at once blocked the loop for 300 ms to 2.9 s.
 const PART_MS = 3
 // Entries in a write's first part, which also bounds the parts after it from below, and at most
-// in any part: a small entry costs 0.2-0.5 us to check, build and post.
+// in any part: a small entry costs 0.1-0.3 us to check, build and post.
 const FIRST_PART = 1024
 const MOST_PART = 16384
 
@@ -410,24 +418,28 @@ export class KeyedStore<K extends string = string, V = unknown> {
   }
 
   // The next part of a write's changes, checked: at most `most`, and as many as fit in `budgetMs` of this thread.
-  #nextPart (taken: Taken<V>, cursor: Cursor<V>, budgetMs: number, most: number, refused: Refused[]): KeyedOp[] {
-    const ops: KeyedOp[] = []
+  #nextPart (taken: Taken<V>, cursor: Cursor<V>, budgetMs: number, most: number, refused: Refused[]): Part {
+    const part: Part = { deletes: [], keys: [], values: [] }
     const start = performance.now()
     for (let n = 1; ; n++) {
       if (!cursor.reinsertedDone) {
         const step = cursor.reinserted.next()
-        if (step.done !== true) { ops.push([step.value]); continue }
+        if (step.done !== true) { part.deletes.push(step.value); continue }
         cursor.reinsertedDone = true
       }
       const step = cursor.changes.next()
       if (step.done === true) {
         cursor.done = true
-        return ops
+        return part
       }
       const [key, change] = step.value
-      if (change === DELETED) ops.push([key])
-      else if (this.#writable(taken, key, change, refused)) ops.push([key, change])
-      if (n >= most || ((n & 63) === 0 && performance.now() - start >= budgetMs)) return ops
+      if (change === DELETED) {
+        part.deletes.push(key)
+      } else if (this.#writable(taken, key, change, refused)) {
+        part.keys.push(key)
+        part.values.push(change)
+      }
+      if (n >= most || ((n & 63) === 0 && performance.now() - start >= budgetMs)) return part
     }
   }
 
@@ -440,14 +452,14 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const first = this.#nextPart(taken, cursor, PART_MS / 3, FIRST_PART, refused)
     const checkMs = performance.now() - checkStart
     // Every change was refused: there is nothing to write.
-    if (first.length === 0 && cursor.done) return
+    if (first.deletes.length + first.keys.length === 0 && cursor.done) return
     // A PostgreSQL save runs under the lease's fencing token, taken first if needed (a wait, not
     // CPU); a file store does not await at all, so it still dispatches in the tick of its save.
     const token = this.#lease === undefined ? undefined : await fencingToken(this.#lease)
     try {
       await this.#core.write(checkMs, () => {
         // Small change sets (the usual ones) go in the write itself, posted in this tick.
-        if (cursor.done) return this.#post(taken, { type: 'write', base, ops: first, generation: token }, refused)
+        if (cursor.done) return this.#post(taken, { type: 'write', base, ops: opsOfPart(first), generation: token }, refused)
         const cost = { ms: 0 }
         const result = this.#sendInParts(taken, cursor, first, base, token, refused, cost)
         // Read once the write settled: every part's checking and posting on this thread.
@@ -464,38 +476,38 @@ export class KeyedStore<K extends string = string, V = unknown> {
   // A large change set goes in parts of a few ms each, the loop running between them, while the
   // worker applies each part as it comes; the write follows the last. A part takes the values as
   // they are when it is built; set() calls made meanwhile belong to the next write.
-  async #sendInParts (taken: Taken<V>, cursor: Cursor<V>, first: KeyedOp[], base: MirrorBase, token: string | undefined, refused: Refused[], cost: { ms: number }): Promise<WriteResult> {
+  async #sendInParts (taken: Taken<V>, cursor: Cursor<V>, first: Part, base: MirrorBase, token: string | undefined, refused: Refused[], cost: { ms: number }): Promise<WriteResult> {
     let start = performance.now()
-    let ops = first
+    let part = first
     let index = 0
-    let generation = 0
+    const generation = this.#worker.ensureStarted()
     // Building a part is timed as it goes, posting it only after: each part's size comes from what
     // the last ones cost per entry, the dearer of the last two, so a burst of load shrinks the next.
     let perEntryMs = 0
     let most = FIRST_PART
     for (;;) {
       // A worker replaced after some parts lacks them: nothing more may reach the new one.
-      if (index === 0) generation = this.#worker.ensureStarted()
-      else if (!this.#worker.alive || this.#worker.generation !== generation) throw new Error('the worker stopped while the changes were being sent to it')
-      if (cursor.done) {
-        const dispatched = this.#post(taken, { type: 'write', base, ops, staged: index, generation: token }, refused)
-        cost.ms += performance.now() - start
-        return await dispatched.result
-      }
-      this.#post(taken, { type: 'ops', index, base, ops }, refused).result.catch(() => {})
+      if (!this.#worker.alive || this.#worker.generation !== generation) throw new Error('the worker stopped while the changes were being sent to it')
+      this.#post(taken, { type: 'ops', index, base, part }, refused).result.catch(() => {})
       const end = performance.now()
+      const entries = part.deletes.length + part.keys.length
       // The first part was built before: only its posting was timed here, so it sizes nothing.
-      if (index > 0 && ops.length > 0) {
-        const measured = (end - start) / ops.length
-        perEntryMs = Math.max(measured, perEntryMs * 0.7)
+      if (index > 0 && entries > 0) {
+        perEntryMs = Math.max((end - start) / entries, perEntryMs * 0.7)
         most = Math.min(MOST_PART, Math.max(FIRST_PART, Math.floor(PART_MS / perEntryMs)))
       }
       cost.ms += end - start
       index++
+      if (cursor.done) break
       await setImmediate()
       start = performance.now()
-      ops = this.#nextPart(taken, cursor, PART_MS / 2, most, refused)
+      part = this.#nextPart(taken, cursor, PART_MS / 2, most, refused)
     }
+    // Posted in the tick of the last part: no other thread can have replaced the worker since.
+    start = performance.now()
+    const dispatched = this.#post(taken, { type: 'write', base, ops: [], staged: index, generation: token }, refused)
+    cost.ms += performance.now() - start
+    return await dispatched.result
   }
 
   // postMessage copies on this thread: a value too deep for it fails here, before any worker sees
@@ -506,13 +518,25 @@ export class KeyedStore<K extends string = string, V = unknown> {
       dispatched = this.#worker.request(request)
     } catch (err) {
       if (!isStackOverflow(err)) throw err
-      const ops = request.ops.filter(([key, ...change]) => {
-        if (change.length === 0 || canCopy(change[0])) return true
+      const copyable = (key: string, value: unknown): boolean => {
+        if (canCopy(value)) return true
         taken.changes.delete(key)
         refused.push({ key, error: tooDeepToCopy(this.#core.context(err), `[${JSON.stringify(key)}]`) })
         return false
-      })
-      dispatched = this.#worker.request({ ...request, ops })
+      }
+      if (request.type === 'write') {
+        dispatched = this.#worker.request({ ...request, ops: request.ops.filter(([key, ...change]) => change.length === 0 || copyable(key, change[0])) })
+      } else {
+        const { deletes, keys, values } = request.part
+        const kept: Part = { deletes: [...deletes], keys: [], values: [] }
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i] ?? ''
+          if (!copyable(key, values[i])) continue
+          kept.keys.push(key)
+          kept.values.push(values[i])
+        }
+        dispatched = this.#worker.request({ ...request, part: kept })
+      }
     }
     return { postMs: dispatched.postMs, result: dispatched.response.then(asWriteResult) }
   }

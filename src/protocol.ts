@@ -167,6 +167,17 @@ export type WriteResult =
 /** One change to a keyed state: `[key]` deletes the key, `[key, value]` sets it. */
 export type KeyedOp = readonly [key: string] | readonly [key: string, value: unknown]
 
+/**
+ * Some of a write's changes as flat lists, which cost the sending thread a third of as many
+ * `[key, value]` pairs to build and copy: the keys to delete, then the keys to set with their values.
+ */
+export interface KeyedPart {
+  readonly deletes: readonly string[]
+  readonly keys: readonly string[]
+  /** The value of each of `keys`, at the same index. */
+  readonly values: readonly unknown[]
+}
+
 /** When the keyed writer folds its journal into a new snapshot. */
 export interface JournalSettings {
   /** Compact once the journal holds this many bytes. */
@@ -205,7 +216,7 @@ export type KeyedRequest =
    * carries a huge change set: the worker applies it while the main thread prepares the next part.
    * Part 0 carries the write's `base`; a part 0 after parts whose write never came drops them.
    */
-  | { readonly type: 'ops', readonly id: number, readonly index: number, readonly base: MirrorBase, readonly ops: readonly KeyedOp[] }
+  | { readonly type: 'ops', readonly id: number, readonly index: number, readonly base: MirrorBase, readonly part: KeyedPart }
   | {
     readonly type: 'write'
     readonly id: number

@@ -129,13 +129,13 @@ test('a write whose parts did not all reach the worker writes nothing, and parts
   await store.saveNow()
   const worker = store[kPinnedWorker]
   // One part of two arrived: the write is refused and the file left as it was.
-  worker.request({ type: 'ops', index: 0, base: 'mirror', ops: [['ghost', 1]] }).response.catch(() => {})
+  worker.request({ type: 'ops', index: 0, base: 'mirror', part: { deletes: [], keys: ['ghost'], values: [1] } }).response.catch(() => {})
   const refused = await worker.request({ type: 'write', base: 'mirror', ops: [['other', 2]], staged: 2 }).response
   assert.equal(refused.type, 'written')
   assert.equal(refused.type === 'written' && refused.result.ok, false)
   assert.deepEqual(onDisk(path), { a: 1 })
   // A part whose write never came, then an ordinary save: the mirror is rebuilt from the file first.
-  worker.request({ type: 'ops', index: 0, base: 'mirror', ops: [['ghost', 1]] }).response.catch(() => {})
+  worker.request({ type: 'ops', index: 0, base: 'mirror', part: { deletes: [], keys: ['ghost'], values: [1] } }).response.catch(() => {})
   store.set('b', 2)
   await store.saveNow()
   await store.close()

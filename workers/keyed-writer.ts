@@ -345,10 +345,11 @@ async function stage (request: Extract<KeyedRequest, { type: 'ops' }>): Promise<
     if (!staged.empty) mirror = undefined
     stagedFailure = await prepareMirror(request.base)
   }
-  if (!staged.add(request.index, request.ops)) stagedFailure ??= failed('a part of the changes did not reach this worker, so none was written', new Error(`part ${request.index} came out of order`))
+  const { ops, intact } = staged.add(request.index, request.part)
+  if (!intact) stagedFailure ??= failed('a part of the changes did not reach this worker, so none was written', new Error(`part ${request.index} came out of order`))
   if (stagedFailure === undefined) {
     try {
-      applyToMirror(request.ops)
+      applyToMirror(ops)
     } catch (err) {
       stagedFailure = failed('the changes could not be applied', err)
     }

@@ -194,7 +194,7 @@ async function handle (request: KeyedRequest): Promise<Answer> {
   switch (request.type) {
     case 'fetch': return await readEntries(request.id, request.generation)
     case 'ops':
-      staged.add(request.index, request.ops)
+      staged.add(request.index, request.part)
       return { response: { type: 'staged', id: request.id } }
     case 'write': {
       const parts = staged.take(request.staged ?? 0)

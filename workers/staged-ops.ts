@@ -1,4 +1,5 @@
-import type { KeyedOp } from '../src/protocol.js'
+import { opsOfPart } from '../src/keyed-part.js'
+import type { KeyedOp, KeyedPart } from '../src/protocol.js'
 
 // A large save reaches a keyed writer as 'ops' parts followed by its 'write'. The parts only count
 // if every one of them arrived, in order, for that write: a worker replaced in the middle, or a
@@ -13,14 +14,16 @@ export class StagedOps {
   get empty (): boolean { return this.#parts.length === 0 }
 
   /**
-   * Keeps part `index`; part 0 drops the parts of a save whose write never came. Returns false when
-   * the part is not the one expected next: the write they belong to will be refused.
+   * Keeps part `index` and returns its changes as ops; part 0 drops the parts of a save whose write
+   * never came. `intact` turns false when the part is not the one expected next: the write they
+   * belong to will be refused.
    */
-  add (index: number, ops: readonly KeyedOp[]): boolean {
+  add (index: number, part: KeyedPart): { readonly ops: readonly KeyedOp[], readonly intact: boolean } {
     if (index === 0) this.clear()
     else if (index !== this.#parts.length) this.#intact = false
+    const ops = opsOfPart(part)
     this.#parts.push(ops)
-    return this.#intact
+    return { ops, intact: this.#intact }
   }
 
   /**
