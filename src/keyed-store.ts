@@ -5,7 +5,7 @@ import type { ResourceLimits } from 'node:worker_threads'
 import { type BaseStoreOptions, invalid, type OptionOwner, resolveBaseOptions } from './base-options.js'
 import { baseOf, bindStore } from './codec-frames.js'
 import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
-import { StoreDecodeError, StoreError, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
+import { StoreDecodeError, StoreError, type StoreErrorContext, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles, type SplitSnapshot } from './keyed-files.js'
 import { opsOfPart } from './keyed-part.js'
@@ -55,6 +55,8 @@ interface Taken<V> {
 interface Cursor<V> {
   readonly reinserted: SetIterator<string>
   readonly changes: MapIterator<[string, Change<V>]>
+  /** The store's error context, made once for the write's checks. */
+  readonly context: StoreErrorContext
   reinsertedDone: boolean
   done: boolean
 }
@@ -395,10 +397,9 @@ export class KeyedStore<K extends string = string, V = unknown> {
   }
 
   // False for a value JSON would change: it leaves the write and is named in the save's error.
-  #writable (taken: Taken<V>, key: string, value: unknown, refused: Refused[]): boolean {
+  #writable (taken: Taken<V>, key: string, value: unknown, context: StoreErrorContext, refused: Refused[]): boolean {
     const checkJson = this.#checkJson
     if (checkJson === undefined) return true
-    const context = this.#core.context()
     try {
       assertJsonFaithful(value, context, '', checkJson)
       return true
@@ -422,22 +423,23 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const part: Part = { deletes: [], keys: [], values: [] }
     const start = performance.now()
     for (let n = 1; ; n++) {
-      if (!cursor.reinsertedDone) {
-        const step = cursor.reinserted.next()
-        if (step.done !== true) { part.deletes.push(step.value); continue }
+      const reinserted = cursor.reinsertedDone ? undefined : cursor.reinserted.next()
+      if (reinserted !== undefined && reinserted.done !== true) {
+        part.deletes.push(reinserted.value)
+      } else {
         cursor.reinsertedDone = true
-      }
-      const step = cursor.changes.next()
-      if (step.done === true) {
-        cursor.done = true
-        return part
-      }
-      const [key, change] = step.value
-      if (change === DELETED) {
-        part.deletes.push(key)
-      } else if (this.#writable(taken, key, change, refused)) {
-        part.keys.push(key)
-        part.values.push(change)
+        const step = cursor.changes.next()
+        if (step.done === true) {
+          cursor.done = true
+          return part
+        }
+        const [key, change] = step.value
+        if (change === DELETED) {
+          part.deletes.push(key)
+        } else if (this.#writable(taken, key, change, cursor.context, refused)) {
+          part.keys.push(key)
+          part.values.push(change)
+        }
       }
       if (n >= most || ((n & 63) === 0 && performance.now() - start >= budgetMs)) return part
     }
@@ -448,7 +450,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const checkStart = performance.now()
     // A replaced worker, or one whose last write failed, rebuilds its mirror from the files first.
     const base: MirrorBase = generation === this.#syncedGeneration ? 'mirror' : 'disk'
-    const cursor: Cursor<V> = { reinserted: taken.reinserted.values(), changes: taken.changes.entries(), reinsertedDone: false, done: false }
+    const cursor: Cursor<V> = { reinserted: taken.reinserted.values(), changes: taken.changes.entries(), context: this.#core.context(), reinsertedDone: false, done: false }
     const first = this.#nextPart(taken, cursor, PART_MS / 3, FIRST_PART, refused)
     const checkMs = performance.now() - checkStart
     // Every change was refused: there is nothing to write.
