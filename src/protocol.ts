@@ -167,6 +167,17 @@ export type WriteResult =
 /** One change to a keyed state: `[key]` deletes the key, `[key, value]` sets it. */
 export type KeyedOp = readonly [key: string] | readonly [key: string, value: unknown]
 
+/**
+ * Some of a write's changes as flat lists, which cost the sending thread a third of as many
+ * `[key, value]` pairs to build and copy: the keys to delete, then the keys to set with their values.
+ */
+export interface KeyedPart {
+  readonly deletes: readonly string[]
+  readonly keys: readonly string[]
+  /** The value of each of `keys`, at the same index. */
+  readonly values: readonly unknown[]
+}
+
 /** When the keyed writer folds its journal into a new snapshot. */
 export interface JournalSettings {
   /** Compact once the journal holds this many bytes. */
@@ -200,11 +211,20 @@ export type KeyedRequest =
   | { readonly type: 'load', readonly id: number, readonly snapshot: Uint8Array | undefined, readonly journal: Uint8Array | undefined }
   /** Cut a large JSON snapshot into runs of members for the main thread to parse a slice at a time (the bytes come back). */
   | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer> }
+  /**
+   * Part `index` (from 0) of the next write's changes, sent ahead of it so that no one message
+   * carries a huge change set: the worker applies it while the main thread prepares the next part.
+   * Part 0 carries the write's `base`; a part 0 after parts whose write never came drops them.
+   */
+  | { readonly type: 'ops', readonly id: number, readonly index: number, readonly base: MirrorBase, readonly part: KeyedPart }
   | {
     readonly type: 'write'
     readonly id: number
     readonly base: MirrorBase
+    /** The changes after those of the `staged` parts sent ahead; all of them when none were. */
     readonly ops: readonly KeyedOp[]
+    /** How many 'ops' parts came ahead with the rest of this write's changes: if fewer arrived, nothing is written. @defaultValue 0 */
+    readonly staged?: number | undefined
     /** The fencing token the write runs under (PostgreSQL target only). */
     readonly generation?: string | undefined
   }
@@ -214,6 +234,8 @@ export type KeyedRequest =
 /** The keyed writer's answer to the request with the same `id`. */
 export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
+  /** An 'ops' part was taken in; whether it and the write agree is the write's answer. */
+  | { readonly type: 'staged', readonly id: number }
   /** The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order). */
   | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array }
   /** `members` and `runs` as workers/json-members.ts makes them (undefined when the file cannot be split), and the bytes' CRC-32. */

@@ -14,7 +14,7 @@ import {
   type SnapshotId,
   snapshotIdOf
 } from '../src/journal-format.js'
-import type { KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
+import type { KeyedOp, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase, WriteResult } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError, syncDirectory } from './atomic-write.js'
 import { baseOf, mapBase, recordOpener, wrapBytes } from '../src/codec-frames.js'
 import { decode, encode } from './encoders.js'
@@ -22,6 +22,7 @@ import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from
 import { splitMembers } from './json-members.js'
 import { JsonSnapshot } from './json-snapshot.js'
 import { serveKeyedRequests } from './keyed-port.js'
+import { joinOps, StagedOps } from './staged-ops.js'
 import { serializeError } from './serialize-error.js'
 
 // The pinned worker of one KeyedStore. It keeps a mirror of the state the main thread last had
@@ -296,15 +297,18 @@ function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedRespons
   return { type: 'split', id: request.id, snapshot, crc: snapshotIdOf(snapshot).crc, members: found?.members, runs: found?.runs }
 }
 
-async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promise<KeyedResponse> {
-  const answer = (result: WriteResult, appended = false): KeyedResponse => ({ type: 'written', id: request.id, appended, result })
-  switch (request.base) {
+/**
+ * Makes the mirror the state `base` says the main thread last had acknowledged; a failure's result
+ * when it cannot (the mirror is then dropped, so nothing extends it).
+ */
+async function prepareMirror (base: MirrorBase): Promise<WriteResult | undefined> {
+  switch (base) {
     case 'disk':
       try {
         await readDisk()
       } catch (err) {
         mirror = undefined
-        return answer(failed('could not rebuild the mirror from the file', err instanceof LoadFailure ? err.original : err))
+        return failed('could not rebuild the mirror from the file', err instanceof LoadFailure ? err.original : err)
       }
       break
     case 'mirror':
@@ -313,23 +317,72 @@ async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promis
         try {
           await readDisk()
         } catch (err) {
-          return answer(failed('could not build the mirror from the file', err instanceof LoadFailure ? err.original : err))
+          return failed('could not build the mirror from the file', err instanceof LoadFailure ? err.original : err)
         }
       }
       break
     default:
-      throw new Error(`unknown mirror base ${JSON.stringify((request as { base: unknown }).base)}: this should not happen`)
+      throw new Error(`unknown mirror base ${JSON.stringify(base as unknown)}: this should not happen`)
   }
-  if (mirror === undefined) return answer(failed('asked to extend a mirror this worker does not have', new Error('no mirror: this should not happen')))
-  applyOps(mirror, request.ops)
-  members?.forget(request.ops)
+  if (mirror === undefined) return failed('asked to extend a mirror this worker does not have', new Error('no mirror: this should not happen'))
+  return undefined
+}
+
+function applyToMirror (ops: readonly KeyedOp[]): void {
+  if (mirror === undefined) throw new Error('no mirror to apply changes to: this should not happen')
+  applyOps(mirror, ops)
+  members?.forget(ops)
+}
+
+// The parts of the coming write received so far, and why its write must fail, if it must.
+const staged = new StagedOps()
+let stagedFailure: WriteResult | undefined
+
+// Each part is applied on arrival, so the mirror is up to date by the time the write comes.
+async function stage (request: Extract<KeyedRequest, { type: 'ops' }>): Promise<KeyedResponse> {
+  if (request.index === 0) {
+    // Parts of a save whose write never came are in the mirror: the files hold the acknowledged state.
+    if (!staged.empty) mirror = undefined
+    stagedFailure = await prepareMirror(request.base)
+  }
+  const { ops, intact } = staged.add(request.index, request.part)
+  if (!intact) stagedFailure ??= failed('a part of the changes did not reach this worker, so none was written', new Error(`part ${request.index} came out of order`))
+  if (stagedFailure === undefined) {
+    try {
+      applyToMirror(ops)
+    } catch (err) {
+      stagedFailure = failed('the changes could not be applied', err)
+    }
+  }
+  return { type: 'staged', id: request.id }
+}
+
+async function write (request: Extract<KeyedRequest, { type: 'write' }>): Promise<KeyedResponse> {
+  const answer = (result: WriteResult, appended = false): KeyedResponse => ({ type: 'written', id: request.id, appended, result })
+  const count = request.staged ?? 0
+  const abandoned = count === 0 && !staged.empty
+  const parts = staged.take(count)
+  const failure = stagedFailure
+  stagedFailure = undefined
+  if (parts === undefined || (count > 0 && failure !== undefined)) {
+    // Some of this write's changes may be in the mirror, others not: it holds no state anyone had.
+    mirror = undefined
+    return answer(failure ?? failed('some of the changes did not reach this worker, so none was written', new Error(`${count} parts were sent ahead of the write`)))
+  }
+  if (count === 0) {
+    if (abandoned) mirror = undefined
+    const notReady = await prepareMirror(request.base)
+    if (notReady !== undefined) return answer(notReady)
+  }
+  applyToMirror(request.ops)
   if (!canAppend()) return answer(await writeSnapshot())
-  return answer(append(request.ops), true)
+  return answer(append(joinOps(parts, request.ops)), true)
 }
 
 async function handle (request: KeyedRequest): Promise<KeyedResponse> {
   switch (request.type) {
     case 'load': return await load(request)
+    case 'ops': return await stage(request)
     case 'write': return await write(request)
     case 'fetch': throw new Error('a fetch is for a PostgreSQL target: this should not happen')
     case 'split': return split(request)

@@ -9,6 +9,7 @@ import {
 import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
 import { FencedWrite } from './postgres-write.js'
+import { joinOps, StagedOps } from './staged-ops.js'
 import { serializeError } from './serialize-error.js'
 
 // The pinned worker of a KeyedStore whose target is PostgreSQL: one row per entry. A save applies
@@ -219,10 +220,22 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
   return { response: { type: 'fetched', id, snapshot }, transfer: [snapshot.buffer] }
 }
 
+// A large save's changes come in parts ahead of its write; it writes them all in its one transaction.
+const staged = new StagedOps()
+
 async function handle (request: KeyedRequest): Promise<Answer> {
   switch (request.type) {
     case 'fetch': return await readEntries(request.id, request.generation)
-    case 'write': return { response: { type: 'written', id: request.id, appended: false, result: await write(request.ops, request.generation) } }
+    case 'ops':
+      staged.add(request.index, request.part)
+      return { response: { type: 'staged', id: request.id } }
+    case 'write': {
+      const parts = staged.take(request.staged ?? 0)
+      const result = parts === undefined
+        ? failed('write', 'some of the changes did not reach this worker, so none was written', new Error(`${request.staged ?? 0} parts were sent ahead of the write`))
+        : await write(joinOps(parts, request.ops), request.generation)
+      return { response: { type: 'written', id: request.id, appended: false, result } }
+    }
     case 'load': throw new Error('a load of file bytes is for a file target: this should not happen')
     default: throw new Error(`unknown request ${JSON.stringify((request as { type: unknown }).type)}: this should not happen`)
   }
