@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { setImmediate } from 'node:timers/promises'
 import { KeyedStore, type KeyedStoreOptions } from '../src/index.js'
 import { kPinnedWorker } from '../src/symbols.js'
-import { fakeRegister, tempDir } from './helpers.js'
+import { fakeRegister, longestGap, tempDir } from './helpers.js'
 
 // A save of a large change set (a first save, a bulk import) reaches the pinned worker in parts of
 // a few milliseconds each, the loop running between them, ahead of the write itself: the same file
@@ -27,24 +27,6 @@ function fill (store: KeyedStore<string, unknown>, count: number, from = 0): voi
 
 const onDisk = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
 
-/** The longest the event loop went without running a 1 ms timer while `work` ran, ms. */
-async function longestStall (work: () => Promise<unknown>): Promise<number> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
-  try {
-    await work()
-    const now = performance.now()
-    return Math.max(longest, now - last)
-  } finally {
-    clearInterval(timer)
-  }
-}
-
 test('the first save of 200,000 entries never blocks the loop for longer than a fraction of JSON.stringify of the state', async (t) => {
   const stalls: number[] = []
   const stringifies: number[] = []
@@ -57,7 +39,7 @@ test('the first save of 200,000 entries never blocks the loop for longer than a 
     const start = performance.now()
     const text = JSON.stringify(Object.fromEntries(store.entries()))
     stringifies.push(performance.now() - start)
-    stalls.push(await longestStall(async () => { await store.saveNow() }))
+    stalls.push(await longestGap(async () => { await store.saveNow() }, 1))
     await store.close()
     assert.equal(readFileSync(path, 'utf8'), text)
   }
@@ -119,6 +101,40 @@ test('a worker that dies while a large save is in flight loses nothing: the save
   await store.close()
   assert.equal(readFileSync(path, 'utf8'), JSON.stringify(Object.fromEntries(store.entries())))
   assert.equal(store.size, 100_500 - 1)
+})
+
+test('a worker that dies while a small save is in flight leaves no unhandled rejection, writes that save whole or not at all, and the next save writes every change', async () => {
+  const path = file()
+  const store = open<unknown>(path)
+  await store.load()
+  // A large state, so the worker is still writing its snapshot when it is terminated.
+  fill(store, 100_000)
+  await store.saveNow()
+  const saved = readFileSync(path, 'utf8')
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    fill(store, 5, 100_000)
+    const outcome = store.saveNow().then(() => undefined, (err: unknown) => err)
+    await store[kPinnedWorker].terminate()
+    const err = await outcome as (Error & { code?: string }) | undefined
+    // Either the save was refused and the file left as it was, or it was written whole (by the
+    // worker before it went, or by its replacement): never half, never lost.
+    if (err === undefined) assert.deepEqual(onDisk(path), Object.fromEntries(store.entries()))
+    else {
+      assert.equal(err.code, 'ERR_STORE_WRITE')
+      assert.equal(readFileSync(path, 'utf8'), saved)
+    }
+    await store.saveNow()
+    await setImmediate()
+    assert.deepEqual(unhandled, [])
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+  await store.close()
+  assert.deepEqual(onDisk(path), Object.fromEntries(store.entries()))
+  assert.equal(store.size, 100_005)
 })
 
 test('a write whose parts did not all reach the worker writes nothing, and parts whose write never came are not written by the next one', async () => {
