@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
+import type { ResourceLimits, TransferListItem, Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
-import type { WriteResult, WriteTask } from './protocol.js'
-import { kDispatch } from './symbols.js'
+import type { WriteResult, WriteTarget, WriteTask } from './protocol.js'
+import { kDispatch, kTargetSettled } from './symbols.js'
 import { WriteTimeoutError } from './write-outcome.js'
 
 /** Options of {@link WriterPool}. */
@@ -68,6 +68,17 @@ function resolve (options: WriterPoolOptions): ResolvedPoolOptions {
   }
 }
 
+// What a terminated thread may still be writing to: a file, or a store's PostgreSQL row.
+function targetKey (target: WriteTarget): string {
+  return target.kind === 'file' ? `file:${target.path}` : `postgres:${target.describe}:${target.tables.rows}:${target.key}`
+}
+
+function exitOf (worker: Worker): Promise<void> {
+  // threadId is -1 once the thread is gone; 'exit' is emitted asynchronously, never before this runs.
+  if (worker.threadId === -1) return Promise.resolve()
+  return new Promise((resolve) => { worker.once('exit', () => { resolve() }) })
+}
+
 /**
  * What Piscina needs of an AbortSignal (its listener, `aborted`, `reason`) for one write, without
  * an AbortController and EventTarget's listener machinery on every dispatch: Piscina terminates
@@ -106,8 +117,12 @@ export class WriterPool {
   // Tracked here rather than left to Piscina: its close() rejects tasks still queued for a worker
   // that is starting, and a write that was accepted must be allowed to finish.
   readonly #running = new Set<Promise<unknown>>()
-  // One per write that has not settled, so close() can cut them off after closeTimeout.
-  readonly #aborts = new Set<WriteAbort>()
+  // One per write that has not settled (with its target's key), so close() can cut them off after closeTimeout.
+  readonly #aborts = new Map<WriteAbort, string>()
+  // Piscina rejects an aborted write first and only then terminates its thread, without waiting:
+  // a thread inside a rename or an fsync finishes that call before it stops. Until it is gone, no
+  // later write to the same target starts, so its old bytes cannot land over newer ones.
+  readonly #terminated = new Map<string, Promise<void>>()
   #closed = false
 
   constructor (options: WriterPoolOptions = {}) {
@@ -146,36 +161,102 @@ export class WriterPool {
    * and with Piscina's error when the worker died.
    */
   [kDispatch] (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
+    const key = targetKey(task.target)
+    const waits = this.#terminated.has(key)
     const queuedBefore = this.#piscina?.queueSize ?? 0
     const threadsBefore = this.threads
     const start = performance.now()
-    const result = this.#track(task, transferList)
+    const result = this.#track(task, transferList, key)
     const postMs = performance.now() - start
-    // Queued: posted later, unmeasured. A thread started: the time is mostly new Worker(), not the clone.
-    const measured = (this.#piscina?.queueSize ?? 0) <= queuedBefore && this.threads <= threadsBefore
+    // Queued, or waiting for a terminated thread: posted later, unmeasured. A thread started: the
+    // time is mostly new Worker(), not the clone.
+    const measured = !waits && (this.#piscina?.queueSize ?? 0) <= queuedBefore && this.threads <= threadsBefore
     return { result, postMs: measured ? postMs : undefined }
   }
 
-  async #track (task: WriteTask, transferList: TransferListItem[] | undefined): Promise<WriteResult> {
+  #track (task: WriteTask, transferList: TransferListItem[] | undefined, key: string): Promise<WriteResult> {
+    // Tracked whole, the wait for a terminated thread included, so close() waits for it too.
+    const running = this.#run(task, transferList, key)
+    this.#running.add(running)
+    const forget = (): void => { this.#running.delete(running) }
+    running.then(forget, forget)
+    return running
+  }
+
+  async #run (task: WriteTask, transferList: TransferListItem[] | undefined, key: string): Promise<WriteResult> {
     if (this.#closed) throw new StoreClosedError('the writer pool is closed')
     const piscina = this.#start()
     const timeout = this.#options.writeTimeout
     const abort = new WriteAbort()
-    this.#aborts.add(abort)
-    const timer = timeout === 0 ? undefined : setTimeout(() => { abort.abort(new WriteTimeoutError('write', timeout)) }, timeout)
+    this.#aborts.set(abort, key)
+    const terminated = this.#terminated.get(key)
+    let waiting = terminated !== undefined
+    const timer = timeout === 0
+      ? undefined
+      : setTimeout(() => {
+        this.#abort(abort, waiting
+          ? new WriteTimeoutError('write', timeout, 'it never started: the thread of an earlier write to the same target, terminated mid-write, had not exited yet')
+          : new WriteTimeoutError('write', timeout))
+      }, timeout)
     timer?.unref()
-    const running = piscina.run(task, transferList === undefined ? { signal: abort } : { signal: abort, transferList: transferList as never })
-    this.#running.add(running)
     try {
-      return await running
+      if (terminated !== undefined) {
+        // Counted in writeTimeout: a thread stuck in a system call for good fails this write at
+        // the timeout (its data is kept for a retry) instead of leaving the caller waiting.
+        let wake: (() => void) | undefined
+        await Promise.race([terminated, new Promise<void>((resolve) => { wake = resolve; abort.addEventListener('abort', resolve) })])
+        waiting = false
+        if (wake !== undefined) abort.removeEventListener('abort', wake)
+        if (abort.reason !== undefined) throw abort.reason
+      }
+      return await piscina.run(task, transferList === undefined ? { signal: abort } : { signal: abort, transferList: transferList as never })
     } catch (err) {
       if (abort.reason !== undefined) throw abort.reason
       throw err
     } finally {
       clearTimeout(timer)
       this.#aborts.delete(abort)
-      this.#running.delete(running)
     }
+  }
+
+  // Aborts one write; when that terminates its thread (Piscina removes it from `threads` at once),
+  // keeps the thread's exit under the write's target until the thread is gone.
+  #abort (abort: WriteAbort, reason: Error): void {
+    const key = this.#aborts.get(abort)
+    const piscina = this.#piscina
+    const before = piscina?.threads ?? []
+    abort.abort(reason)
+    if (key === undefined || piscina === undefined) return
+    const after = new Set(piscina.threads)
+    const exits = before.filter((worker) => !after.has(worker)).map(exitOf)
+    if (exits.length === 0) return
+    const previous = this.#terminated.get(key)
+    const gone: Promise<void> = Promise.all(previous === undefined ? exits : [previous, ...exits]).then(() => {
+      if (this.#terminated.get(key) === gone) this.#terminated.delete(key)
+    })
+    this.#terminated.set(key, gone)
+  }
+
+  /**
+   * @internal Resolves true once no thread terminated while writing to the file at `path` (resolved)
+   * is alive, so none of its writes can land any more; false when one still is after another
+   * `writeTimeout` (with `writeTimeout: 0`, it waits as long as the thread lives).
+   */
+  async [kTargetSettled] (path: string): Promise<boolean> {
+    const limitMs = this.#options.writeTimeout
+    const terminated = this.#terminated.get(`file:${path}`)
+    if (terminated === undefined) return true
+    if (limitMs === 0) {
+      await terminated
+      return true
+    }
+    let timer: NodeJS.Timeout | undefined
+    const settled = await Promise.race([
+      terminated.then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false) }, limitMs) })
+    ])
+    clearTimeout(timer)
+    return settled
   }
 
   /**
@@ -195,8 +276,8 @@ export class WriterPool {
       ])
       clearTimeout(timer)
       if (timedOut) {
-        for (const abort of this.#aborts) {
-          abort.abort(new StoreClosedError(`the writer pool was closed and this write did not finish within closeTimeout (${limit} ms); its worker was terminated, so the file holds its previous or its new content, never a mix`))
+        for (const abort of [...this.#aborts.keys()]) {
+          this.#abort(abort, new StoreClosedError(`the writer pool was closed and this write did not finish within closeTimeout (${limit} ms); its worker was terminated, so the file holds its previous or its new content, never a mix`))
         }
       }
     }

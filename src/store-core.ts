@@ -17,6 +17,11 @@ export interface StoreCoreHooks<P> {
   readonly onFailure?: (err: unknown) => void
   /** Stops what the store runs besides its writes (a pinned worker), after the last flush of close(). */
   readonly stop?: () => Promise<void>
+  /**
+   * Resolves false when a thread terminated mid-write may still write the target: close() then
+   * keeps the store's ownership (its lock) instead of handing the file to another owner.
+   */
+  readonly settled?: () => Promise<boolean>
   /** What a failed delayed write keeps, for the log line: `'data'`, `'changes'`. */
   readonly kept: string
 }
@@ -46,6 +51,7 @@ export class StoreCore<P> {
   readonly lease: PostgresLease | undefined
   readonly #telemetry: WriteTelemetry
   readonly #stop: (() => Promise<void>) | undefined
+  readonly #settled: (() => Promise<boolean>) | undefined
   readonly #ownership: Ownership
   #closed = false
   #closing: Promise<void> | undefined
@@ -53,6 +59,7 @@ export class StoreCore<P> {
   constructor (options: ResolvedBaseOptions<unknown>, hooks: StoreCoreHooks<P>) {
     this.options = options
     this.#stop = hooks.stop
+    this.#settled = hooks.settled
     this.#telemetry = new WriteTelemetry(options.name, options.path)
     this.scheduler = new WriteScheduler<P>({
       perform: hooks.perform,
@@ -144,7 +151,11 @@ export class StoreCore<P> {
       try {
         await this.#stop?.()
       } finally {
-        this.#ownership.release()
+        if (await (this.#settled?.() ?? true)) {
+          this.#ownership.release()
+        } else {
+          this.options.logger.error({ store: this.name, path: this.path }, 'close(): the thread of a write terminated mid-write has not exited, so its rename may still land; the lock is kept until this process exits, so no other owner can take the file')
+        }
         await this.lease?.release()
       }
     }

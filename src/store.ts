@@ -6,7 +6,7 @@ import { decode } from './codecs.js'
 import { StoreDecodeError, StoreError, StoreFencedError, StoreEncodeError, StoreInvalidArgumentError, StoreReadError, StoreVersionError, StoreWriteError } from './errors.js'
 import { handOff } from './handoff.js'
 import { defaultPool, WriterPool } from './pool.js'
-import { kDispatch } from './symbols.js'
+import { kDispatch, kTargetSettled } from './symbols.js'
 import type { CodecSpec, WriteTask } from './protocol.js'
 import { StoreCore } from './store-core.js'
 import { validateLoaded } from './validation.js'
@@ -74,6 +74,8 @@ export class Store<T = unknown> {
         // A refused write means another owner took over: every later write is refused at once.
         if (err instanceof StoreFencedError) this.#core.lease?.fenced()
       },
+      // Bounded by writeTimeout again: past it, close() keeps the lock rather than hand over the file.
+      settled: async () => base.target !== undefined || await this.#pool[kTargetSettled](base.path),
       kept: 'data'
     })
   }

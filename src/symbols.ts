@@ -6,3 +6,6 @@ export const kPinnedWorker: unique symbol = Symbol('offload-store.pinnedWorker')
 
 /** @internal WriterPool's hand-off of one write task, used by Store. */
 export const kDispatch: unique symbol = Symbol('offload-store.dispatch')
+
+/** @internal WriterPool's wait for the threads of terminated writes to a target to exit, used by Store's close(). */
+export const kTargetSettled: unique symbol = Symbol('offload-store.targetSettled')

@@ -19,8 +19,8 @@ const permanent = new WeakSet<object>()
 export class WriteTimeoutError extends Error {
   override readonly name = 'WriteTimeoutError'
 
-  constructor (what: string, timeoutMs: number) {
-    super(`the ${what} took longer than writeTimeout (${timeoutMs} ms); its worker was terminated`)
+  constructor (what: string, timeoutMs: number, outcome = 'its worker was terminated') {
+    super(`the ${what} took longer than writeTimeout (${timeoutMs} ms); ${outcome}`)
   }
 }
 
