@@ -256,8 +256,8 @@ function * unwrapSteps (spec: CodecSpec, bytes: Uint8Array): Generator<Step, Unw
   return { base, bytes: data }
 }
 
-/** Removes the frames `spec` allows from `bytes`, on the calling thread (a journal record, small data). */
-function unwrapSync (spec: CodecSpec, bytes: Uint8Array, purpose: SealPurpose): Unwrapped {
+/** Removes the frames `spec` allows from `bytes`, on the calling thread (a journal record, small data, a worker's read). */
+export function unwrapSync (spec: CodecSpec, bytes: Uint8Array, purpose: SealPurpose): Unwrapped {
   const steps = unwrapSteps(spec, bytes)
   let next = steps.next(bytes)
   while (next.done !== true) {

@@ -1,4 +1,4 @@
-import { baseOf, unwrapAsync } from './codec-frames.js'
+import { baseOf, type SealPurpose, type Unwrapped, unwrapAsync } from './codec-frames.js'
 import type { CodecSpec } from './protocol.js'
 
 // What both threads need to run a codec, written once: the main thread decodes on load, the keyed
@@ -7,6 +7,9 @@ import type { CodecSpec } from './protocol.js'
 
 /** Imports a codec module by URL (each thread caches its own). */
 export type ModuleImporter = (url: string) => Promise<Record<string, unknown>>
+
+/** Removes a codec's compression and encryption frames: `unwrapAsync` or `unwrapSync` from codec-frames.ts. */
+export type Unwrapper = (spec: CodecSpec, bytes: Uint8Array, purpose: SealPurpose) => Unwrapped | Promise<Unwrapped>
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -19,10 +22,12 @@ export function codecExport (mod: Record<string, unknown>, url: string, name: st
 
 /**
  * Decodes file bytes with the codec `spec` describes, after removing the compression and encryption
- * frames it allows; a module codec's decoder is imported with `importModule`.
+ * frames it allows with `unwrap` (by default on libuv's thread pool when large, which suits the
+ * main thread; a worker, the thread meant to block, passes `unwrapSync`); a module codec's decoder
+ * is imported with `importModule`.
  */
-export async function decodeBytes (spec: CodecSpec, bytes: Uint8Array, importModule: ModuleImporter): Promise<unknown> {
-  const { base, bytes: plain } = await unwrapAsync(spec, bytes, { kind: 'file' })
+export async function decodeBytes (spec: CodecSpec, bytes: Uint8Array, importModule: ModuleImporter, unwrap: Unwrapper = unwrapAsync): Promise<unknown> {
+  const { base, bytes: plain } = await unwrap(spec, bytes, { kind: 'file' })
   switch (base.kind) {
     case 'json':
     case 'schema':

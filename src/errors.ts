@@ -1,4 +1,5 @@
 import type { LockHolder } from './lock-file.js'
+import type { FlushReport } from './shutdown.js'
 
 /** Where a store error happened: the store's name and its resolved path. */
 export interface StoreErrorContext {
@@ -154,9 +155,9 @@ export class StoreFlushError extends StoreError {
   /** Each store's failure, in the order of `report.failed`, then `report.unfinished`. */
   readonly errors: readonly unknown[]
   /** What every store did: finished, failed, or did not finish. */
-  readonly report: { readonly finished: readonly string[], readonly failed: ReadonlyArray<{ readonly store: string, readonly error: unknown }>, readonly unfinished: readonly string[] }
+  readonly report: FlushReport
 
-  constructor (message: string, context: StoreErrorContext = {}, errors: readonly unknown[] = [], report: StoreFlushError['report'] = { finished: [], failed: [], unfinished: [] }) {
+  constructor (message: string, context: StoreErrorContext = {}, errors: readonly unknown[] = [], report: FlushReport = { finished: [], failed: [], unfinished: [] }) {
     super('ERR_STORE_FLUSH', message, context)
     this.errors = errors
     this.report = report

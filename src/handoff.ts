@@ -1,10 +1,10 @@
 import type { TransferListItem } from 'node:worker_threads'
 import { serialize } from 'node:v8'
 import { baseOf } from './codec-frames.js'
-import { type StoreErrorContext, StoreDataCloneError, StoreEncodeError } from './errors.js'
+import { type StoreErrorContext, StoreEncodeError } from './errors.js'
 import { assertJsonFaithful, stringifyFaithful } from './json-fidelity.js'
 import type { CodecSpec, WriteForm } from './protocol.js'
-import { isStackOverflow, markPermanent, tooDeepToCopy } from './write-outcome.js'
+import { isStackOverflow, markPermanent, notCopyable, tooDeepToCopy } from './write-outcome.js'
 
 // A Piscina task is cloned when a worker takes it, which may be much later than the call when the
 // pool is starting or busy: a value sent as is would be written as it is *then*, after the check.
@@ -34,7 +34,7 @@ function serialized (data: unknown, value: unknown, context: StoreErrorContext, 
     const withCause = { ...context, cause: err }
     if (isStackOverflow(err)) throw tooDeepToCopy(withCause)
     if (json !== undefined) assertJsonFaithful(value, withCause, '', json)
-    throw markPermanent(new StoreDataCloneError(`the value cannot be copied to a worker thread (${message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`, withCause))
+    throw notCopyable(message, withCause)
   }
   if (json !== undefined) assertJsonFaithful(value, context, '', { lossy: json.lossy, budget: bytes.byteLength })
   if (!ownsWholeBuffer(bytes)) bytes = new Uint8Array(bytes)

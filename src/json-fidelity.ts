@@ -439,11 +439,10 @@ export function stringifyFaithful (data: unknown, value: unknown, space: string 
   if (options.lossy === true) return text
   // JSON.stringify succeeded, so the value is acyclic and every object it wrote costs at least two
   // characters of text: a walk of more objects than that means a getter changed the value.
-  let problem: FidelityProblem | undefined | typeof EXCEEDED
+  let problem: FidelityProblem | undefined
   try {
     if (certainlyPlain(value, false, text.length)) return text
-    problem = cheap(value, check, text.length)
-    if (problem === EXCEEDED) problem = exact(value, check)
+    problem = findJsonFidelityProblem(value, check, text.length)
   } catch (err) {
     throw readFailed(err, context)
   }

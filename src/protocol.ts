@@ -50,11 +50,11 @@ export type CodecSpec = BaseCodecSpec | CompressionSpec | EncryptionSpec
 export type Durability = 'full' | 'file' | 'none'
 
 /**
- * How a write's `value` travels to the worker: `'value'`, the value itself, to encode with the
- * codec; `'encoded'`, the bytes to write, already encoded on the main thread (JSON text, raw data);
- * `'serialized'`, a `v8.serialize` copy taken at write start, rebuilt and then encoded in the worker.
+ * How a write's `value` travels to the worker: `'encoded'`, the bytes to write, already encoded on
+ * the main thread (JSON text, raw data); `'serialized'`, a `v8.serialize` copy taken at write
+ * start, rebuilt and then encoded in the worker.
  */
-export type WriteForm = 'value' | 'encoded' | 'serialized'
+export type WriteForm = 'encoded' | 'serialized'
 
 /**
  * Where a store's writes go, as the worker receives it: today a local file, written atomically
@@ -123,8 +123,8 @@ export interface WriteTask {
   readonly codec: CodecSpec
   /** What to write, in the form `form` says. */
   readonly value: unknown
-  /** How `value` travels. @defaultValue 'value' */
-  readonly form?: WriteForm | undefined
+  /** How `value` travels. */
+  readonly form: WriteForm
   /** SHA-256 (base64) of the bytes this store last wrote: equal bytes are not written again. */
   readonly previousHash?: string | undefined
   /** Return the SHA-256 of the bytes even without a previousHash (the first write of a store). */

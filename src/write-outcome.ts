@@ -48,6 +48,11 @@ export function tooDeepToCopy (context: StoreErrorContext, at = ''): StoreDataCl
   return markPermanent(new StoreDataCloneError(`the value${at === '' ? '' : ` at $${at}`} is nested too deeply to copy to a worker: the structured clone overflowed the stack (it handles about 3,000 levels); flatten it`, context))
 }
 
+/** The permanent error for a value the structured clone refused (`message` says what it met), with what to do about it. */
+export function notCopyable (message: string, context: StoreErrorContext): StoreDataCloneError {
+  return markPermanent(new StoreDataCloneError(`the value cannot be copied to a worker thread (${message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`, context))
+}
+
 /** Rebuilds an error that crossed from a worker as data, with its `code`, `syscall` and `path`. */
 export function rebuildError (data: SerializedError): Error {
   const err = new Error(data.message) as NodeJS.ErrnoException
@@ -81,11 +86,7 @@ export function failureFromRejection (err: unknown, context: StoreErrorContext):
   // Permanent: a closed pool will not reopen, so retrying the kept data would only fail again.
   if (err instanceof StoreClosedError) return markPermanent(new StoreClosedError(`its writer pool is closed: ${err.message}`, withCause))
   if (isStackOverflow(err)) return tooDeepToCopy(withCause)
-  if ((err as Error | undefined)?.name === 'DataCloneError') {
-    return markPermanent(new StoreDataCloneError(
-      `the value cannot be copied to a worker thread (${(err as Error).message}); remove functions, symbols, sockets and other host objects, or convert them to plain data first`,
-      withCause))
-  }
+  if ((err as Error | undefined)?.name === 'DataCloneError') return notCopyable((err as Error).message, withCause)
   if (err instanceof WriteTimeoutError) return new StoreWriteError(err.message, withCause)
   return new StoreWriteError(`the worker died during the write (${(err as Error).message}); the next write uses a fresh worker`, withCause)
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { baseOf, type SealPurpose, wrapBytes } from '../src/codec-frames.js'
+import { baseOf, type SealPurpose, unwrapSync, wrapBytes } from '../src/codec-frames.js'
 import { codecExport, decodeBytes } from '../src/codec-runtime.js'
 import type { CodecSpec } from '../src/protocol.js'
 
@@ -83,7 +83,11 @@ export async function encodeBase (codec: CodecSpec, value: unknown): Promise<str
   }
 }
 
-/** Decodes file bytes inside the worker (for the keyed writer's mirror); the result is plain data. */
+/**
+ * Decodes file bytes inside the worker (for the keyed writer's mirror); the result is plain data.
+ * Decompressing and decrypting run here, synchronously, as the writes do: libuv's four threads
+ * are left to the main thread's I/O.
+ */
 export async function decode (spec: CodecSpec, bytes: Uint8Array): Promise<unknown> {
-  return await decodeBytes(spec, bytes, loadModule)
+  return await decodeBytes(spec, bytes, loadModule, unwrapSync)
 }

@@ -17,17 +17,15 @@ export interface EncodedWrite {
   readonly data: string | Uint8Array | undefined
 }
 
-// The base codec's bytes: sent ready by the main thread, or encoded here from the value or its copy.
+// The base codec's bytes: sent ready by the main thread, or encoded here from the value's copy.
 // Compression and encryption come after, in encodeAndWrite.
 async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
-  const form = task.form ?? 'value'
+  const { form } = task
   switch (form) {
     case 'encoded':
       return encoded(task.value)
     case 'serialized':
       return await encodeBase(task.codec, deserialize(task.value as Uint8Array))
-    case 'value':
-      return await encodeBase(task.codec, task.value)
     default:
       throw new Error(`unknown write form ${JSON.stringify(form)}: this should not happen`)
   }
