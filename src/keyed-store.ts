@@ -8,6 +8,7 @@ import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreDecodeError, StoreError, type StoreErrorContext, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles, type SplitSnapshot } from './keyed-files.js'
+import { journalPathFor } from './journal-format.js'
 import { opsOfPart } from './keyed-part.js'
 import { validateLoaded } from './validation.js'
 import { PinnedWorker, type WithoutId } from './pinned-worker.js'
@@ -244,7 +245,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const lease = this.#lease
     if (lease !== undefined) return await this.#core.loadOrQuarantine(async () => await this.#loadRows(lease), {})
     // Both files move aside together: the journal only makes sense over the snapshot it extends.
-    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: `${this.path}.journal` })
+    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: journalPathFor(this.path) })
   }
 
   async #load (): Promise<ReadonlyMap<K, V>> {
