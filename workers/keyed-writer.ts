@@ -242,6 +242,13 @@ async function writeSnapshot (): Promise<WriteResult> {
   return { ok: true, bytes, encodeMs: encoded - start, writeMs: performance.now() - encoded }
 }
 
+// Opening the journal and appending to it fail alike: a file this process must not trust is
+// refused as it is; anything else is a failed append.
+function appendFailed (err: unknown): WriteResult {
+  if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
+  return failed('the journal append failed; the next write is a snapshot', err)
+}
+
 function append (ops: readonly KeyedOp[]): WriteResult {
   const start = performance.now()
   let offset: number
@@ -249,8 +256,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
     // Opened (or created) first: an encrypted record is bound to the offset it is written at.
     offset = ensureWriter().size
   } catch (err) {
-    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
-    return failed('the journal append failed; the next write is a snapshot', err)
+    return appendFailed(err)
   }
   let record: Buffer
   try {
@@ -263,8 +269,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
   try {
     appendRecord(record)
   } catch (err) {
-    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
-    return failed('the journal append failed; the next write is a snapshot', err)
+    return appendFailed(err)
   }
   recordBytes += record.byteLength
   return { ok: true, bytes: record.byteLength, encodeMs: encoded - start, writeMs: performance.now() - encoded }
