@@ -307,27 +307,15 @@ function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedRespons
  * when it cannot (the mirror is then dropped, so nothing extends it).
  */
 async function prepareMirror (base: MirrorBase): Promise<WriteResult | undefined> {
-  switch (base) {
-    case 'disk':
-      try {
-        await readDisk()
-      } catch (err) {
-        mirror = undefined
-        return failed('could not rebuild the mirror from the file', err instanceof LoadFailure ? err.original : err)
-      }
-      break
-    case 'mirror':
-      // This worker's load failed after the main thread's succeeded: the files hold that state.
-      if (mirror === undefined) {
-        try {
-          await readDisk()
-        } catch (err) {
-          return failed('could not build the mirror from the file', err instanceof LoadFailure ? err.original : err)
-        }
-      }
-      break
-    default:
-      throw new Error(`unknown mirror base ${JSON.stringify(base as unknown)}: this should not happen`)
+  if (base !== 'disk' && base !== 'mirror') throw new Error(`unknown mirror base ${JSON.stringify(base as unknown)}: this should not happen`)
+  // On 'mirror' without one, this worker's load failed after the main thread's succeeded: the files hold that state.
+  if (base === 'disk' || mirror === undefined) {
+    try {
+      await readDisk()
+    } catch (err) {
+      mirror = undefined
+      return failed(`could not ${base === 'disk' ? 'rebuild' : 'build'} the mirror from the file`, err instanceof LoadFailure ? err.original : err)
+    }
   }
   if (mirror === undefined) return failed('asked to extend a mirror this worker does not have', new Error('no mirror: this should not happen'))
   return undefined
