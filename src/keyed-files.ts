@@ -86,8 +86,11 @@ export async function decodeKeyedFiles (spec: CodecSpec, files: KeyedFiles, cont
   let reading
   try {
     const parsed = journal === undefined ? undefined : parseJournal(journal, recordOpener(spec))
-    const id = split === undefined ? (snapshot === undefined ? undefined : snapshotIdOf(snapshot)) : { bytes: split.snapshot.byteLength, crc: split.crc }
-    reading = parsed === undefined ? undefined : readJournalOver(id, parsed)
+    if (parsed !== undefined) {
+      // The snapshot's checksum is only needed to match a journal: without one it is not taken.
+      const id = split === undefined ? (snapshot === undefined ? undefined : snapshotIdOf(snapshot)) : { bytes: split.snapshot.byteLength, crc: split.crc }
+      reading = readJournalOver(id, parsed)
+    }
   } catch (err) {
     throw new StoreDecodeError(`could not decode the journal: ${(err as Error).message}`, { ...context, cause: err })
   }

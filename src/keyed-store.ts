@@ -8,6 +8,7 @@ import { acceptsLossyJson, isJsonCodec } from './codec-runtime.js'
 import { StoreDecodeError, StoreError, type StoreErrorContext, StoreFencedError, StoreInvalidArgumentError, StoreReadError, StoreStateError } from './errors.js'
 import { assertJsonFaithful } from './json-fidelity.js'
 import { decodeKeyedFiles, readKeyedFiles, type SplitSnapshot } from './keyed-files.js'
+import { journalPathFor } from './journal-format.js'
 import { opsOfPart } from './keyed-part.js'
 import { validateLoaded } from './validation.js'
 import { PinnedWorker, type WithoutId } from './pinned-worker.js'
@@ -244,7 +245,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const lease = this.#lease
     if (lease !== undefined) return await this.#core.loadOrQuarantine(async () => await this.#loadRows(lease), {})
     // Both files move aside together: the journal only makes sense over the snapshot it extends.
-    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: `${this.path}.journal` })
+    return await this.#core.loadOrQuarantine(async () => await this.#load(), { movedTo: this.path, journalMovedTo: journalPathFor(this.path) })
   }
 
   async #load (): Promise<ReadonlyMap<K, V>> {
@@ -280,8 +281,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
     // after this load. Should it fail, the next write rebuilds the mirror from the files.
     dispatched.response.then((response) => {
       if (response.type === 'loaded') return
-      const cause = 'cause' in response ? rebuildError(response.cause) : undefined
-      this.#mirrorFailed(generation, new StoreReadError(`the worker could not build its mirror: ${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`, this.#core.context(cause)))
+      const { message, cause } = failureOf(response)
+      this.#mirrorFailed(generation, new StoreReadError(`the worker could not build its mirror: ${message}`, this.#core.context(cause)))
     }, (err: unknown) => {
       this.#mirrorFailed(generation, new StoreReadError(`the worker did not finish loading (${(err as Error).message})`, this.#core.context(err)))
     })
@@ -317,8 +318,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
       throw new StoreReadError(`the worker did not finish reading the entries (${(err as Error).message})`, this.#core.context(err))
     }
     if (response.type !== 'fetched') {
-      const cause = 'cause' in response ? rebuildError(response.cause) : undefined
-      const message = `${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`
+      const { message, cause } = failureOf(response)
       if (response.type === 'load-failed' && response.stage === 'decode') throw new StoreDecodeError(message, this.#core.context(cause))
       throw new StoreReadError(message, this.#core.context(cause))
     }
@@ -579,6 +579,12 @@ function refusedError (refused: readonly Refused[]): StoreError {
   const error = new (first.error.constructor as new (message: string, context: object) => StoreError)(
     `${refused.length} entries were not written (${keys}); the first: ${first.error.message}`, { store: first.error.store, path: first.error.path, cause: first.error })
   return markPermanent(error)
+}
+
+// What a load's unexpected answer says went wrong, and the worker's error behind it, if it sent one.
+function failureOf (response: KeyedResponse): { readonly message: string, readonly cause: Error | undefined } {
+  const cause = 'cause' in response ? rebuildError(response.cause) : undefined
+  return { message: `${'message' in response ? response.message : response.type}${cause === undefined ? '' : `: ${cause.message}`}`, cause }
 }
 
 // The keyed writer's answers, as the WriteResult every store's telemetry reads.

@@ -242,6 +242,13 @@ async function writeSnapshot (): Promise<WriteResult> {
   return { ok: true, bytes, encodeMs: encoded - start, writeMs: performance.now() - encoded }
 }
 
+// Opening the journal and appending to it fail alike: a file this process must not trust is
+// refused as it is; anything else is a failed append.
+function appendFailed (err: unknown): WriteResult {
+  if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
+  return failed('the journal append failed; the next write is a snapshot', err)
+}
+
 function append (ops: readonly KeyedOp[]): WriteResult {
   const start = performance.now()
   let offset: number
@@ -249,8 +256,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
     // Opened (or created) first: an encrypted record is bound to the offset it is written at.
     offset = ensureWriter().size
   } catch (err) {
-    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
-    return failed('the journal append failed; the next write is a snapshot', err)
+    return appendFailed(err)
   }
   let record: Buffer
   try {
@@ -263,8 +269,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
   try {
     appendRecord(record)
   } catch (err) {
-    if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
-    return failed('the journal append failed; the next write is a snapshot', err)
+    return appendFailed(err)
   }
   recordBytes += record.byteLength
   return { ok: true, bytes: record.byteLength, encodeMs: encoded - start, writeMs: performance.now() - encoded }
@@ -302,27 +307,15 @@ function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedRespons
  * when it cannot (the mirror is then dropped, so nothing extends it).
  */
 async function prepareMirror (base: MirrorBase): Promise<WriteResult | undefined> {
-  switch (base) {
-    case 'disk':
-      try {
-        await readDisk()
-      } catch (err) {
-        mirror = undefined
-        return failed('could not rebuild the mirror from the file', err instanceof LoadFailure ? err.original : err)
-      }
-      break
-    case 'mirror':
-      // This worker's load failed after the main thread's succeeded: the files hold that state.
-      if (mirror === undefined) {
-        try {
-          await readDisk()
-        } catch (err) {
-          return failed('could not build the mirror from the file', err instanceof LoadFailure ? err.original : err)
-        }
-      }
-      break
-    default:
-      throw new Error(`unknown mirror base ${JSON.stringify(base as unknown)}: this should not happen`)
+  if (base !== 'disk' && base !== 'mirror') throw new Error(`unknown mirror base ${JSON.stringify(base as unknown)}: this should not happen`)
+  // On 'mirror' without one, this worker's load failed after the main thread's succeeded: the files hold that state.
+  if (base === 'disk' || mirror === undefined) {
+    try {
+      await readDisk()
+    } catch (err) {
+      mirror = undefined
+      return failed(`could not ${base === 'disk' ? 'rebuild' : 'build'} the mirror from the file`, err instanceof LoadFailure ? err.original : err)
+    }
   }
   if (mirror === undefined) return failed('asked to extend a mirror this worker does not have', new Error('no mirror: this should not happen'))
   return undefined
