@@ -9,7 +9,7 @@ import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
 import {
   acquireLeaseSql, createSchemaSql, deleteRowSql, leaseHolderSql, markSchemaSql, parseSchemaComment,
-  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaVersionSql, TABLE_COLUMNS, tableLayoutSql
+  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaLockKey, schemaVersionSql, TABLE_COLUMNS, tableLayoutSql
 } from './postgres-sql.js'
 import type { PostgresConnection, WriteTarget } from './protocol.js'
 import { markPermanent } from './write-outcome.js'
@@ -68,7 +68,7 @@ async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> 
         const { rows: present } = await client.query<{ missing: boolean }>('SELECT to_regclass(t) IS NULL AS missing FROM unnest($1::text[]) AS t', [tables])
         if (present.some((row) => row.missing)) {
           await client.query('BEGIN')
-          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offload-store:${target.tables.rows}`])
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(target.tables)])
           const created = (await client.query<{ missing: boolean }>('SELECT to_regclass($1) IS NULL AS missing', [target.tables.rows])).rows[0]?.missing === true
           for (const sql of createSchemaSql(target.schema, target.tables)) await client.query(sql)
           // Marked only when made here: an existing unmarked table is checked, not claimed.
