@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { workerData } from 'node:worker_threads'
-import type { Pool, PoolClient } from 'pg'
-import { createPool } from '../src/postgres-pool.js'
+import type { PoolClient } from 'pg'
 import {
   createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, saveEntriesSql, schemaLockKey, upsertEntriesSql
 } from '../src/postgres-sql.js'
 import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
-import { FencedWrite } from './postgres-write.js'
+import { FencedWrite, poolFor } from './postgres-write.js'
 import { joinOps, StagedOps } from './staged-ops.js'
 import { serializeError } from './serialize-error.js'
 
@@ -31,17 +30,7 @@ const saveText = saveEntriesSql(target.tables)
 const saveStatement = { name: `offload-store-keyed-${createHash('sha256').update(saveText).digest('base64url').slice(0, 22)}`, text: saveText }
 // Values that are not UTF-8 were not written by a store: refused on read, not patched over.
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-let pool: Promise<Pool> | undefined
 let created: Promise<void> | undefined
-
-async function poolOf (): Promise<Pool> {
-  if (pool === undefined) {
-    pool = createPool(target.connection)
-    // A failed import of pg is not kept: installing it later works without a restart.
-    pool.catch(() => { pool = undefined })
-  }
-  return await pool
-}
 
 /**
  * A connection checked out of the pool. A connection the server drops while it is checked out
@@ -49,7 +38,7 @@ async function poolOf (): Promise<Pool> {
  * unheard, that event would kill this thread. The query's rejection reports it.
  */
 async function checkOut (): Promise<PoolClient> {
-  const client = await (await poolOf()).connect()
+  const client = await (await poolFor(target.connection)).connect()
   client.on('error', ignore)
   return client
 }

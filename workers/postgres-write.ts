@@ -18,7 +18,8 @@ export class FencedWrite extends Error {
 
 const pools = new Map<string, Promise<Pool>>()
 
-async function poolFor (connection: PostgresConnection): Promise<Pool> {
+/** This thread's pool for `connection`, opened on first use; a failed import of pg is not kept. */
+export async function poolFor (connection: PostgresConnection): Promise<Pool> {
   const key = JSON.stringify(connection)
   let pool = pools.get(key)
   if (pool === undefined) {
