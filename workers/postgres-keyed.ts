@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { workerData } from 'node:worker_threads'
 import type { PoolClient } from 'pg'
@@ -7,7 +6,7 @@ import {
 } from '../src/postgres-sql.js'
 import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
-import { FencedWrite, poolFor } from './postgres-write.js'
+import { FencedWrite, namedStatement, poolFor } from './postgres-write.js'
 import { joinOps, StagedOps } from './staged-ops.js'
 import { serializeError } from './serialize-error.js'
 
@@ -25,9 +24,8 @@ function wrongTarget (kind: string): never {
 }
 
 const entries = entriesTable(target.tables)
-const saveText = saveEntriesSql(target.tables)
 // Named, so each connection parses and plans it once, not at every save (as the Store's write).
-const saveStatement = { name: `offload-store-keyed-${createHash('sha256').update(saveText).digest('base64url').slice(0, 22)}`, text: saveText }
+const saveStatement = namedStatement('keyed', saveEntriesSql(target.tables))
 // Values that are not UTF-8 were not written by a store: refused on read, not patched over.
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 let created: Promise<void> | undefined
