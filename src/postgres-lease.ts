@@ -161,22 +161,25 @@ export class PostgresLease {
 
   /** The write target for a store's worker, carrying the current fencing token. */
   async writeTarget (version: number | null, minorVersion: number | null): Promise<WriteTarget> {
-    let generation: string
-    try {
-      generation = await this.generation()
-    } catch (err) {
-      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
-      throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
-    }
     return {
       kind: 'postgres',
       connection: this.#target.connection,
       tables: this.#target.tables,
       key: this.#owner.key,
-      generation,
+      generation: await this.#writeGeneration(),
       version,
       minorVersion,
       describe: this.#target.describe
+    }
+  }
+
+  /** The fencing token for a write; failing to reach the server to take the lease is a write error. */
+  async #writeGeneration (): Promise<string> {
+    try {
+      return await this.generation()
+    } catch (err) {
+      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
+      throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
     }
   }
 
@@ -266,7 +269,7 @@ export class PostgresLease {
 
   /** Deletes the Store row under the fence. */
   async deleteRow (): Promise<void> {
-    const generation = await this.writeTarget(null, null).then((t) => t.kind === 'postgres' ? t.generation : '')
+    const generation = await this.#writeGeneration()
     let rowCount: number | null
     try {
       rowCount = (await (await this.#pool.pool).query(deleteRowSql(this.#target.tables), [this.#owner.key, generation])).rowCount
