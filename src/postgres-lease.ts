@@ -251,16 +251,10 @@ export class PostgresLease {
 
   /** Reads the Store row's bytes (undefined: no row), after taking the lease so no other owner writes meanwhile. */
   async readRow (): Promise<Uint8Array | undefined> {
-    return await this.#read(async (pool) => {
-      const { rows } = await pool.query<{ data: Buffer }>(readRowSql(this.#target.tables), [this.#owner.key])
-      return rows[0]?.data
-    })
-  }
-
-  async #read<R> (read: (pool: Pool) => Promise<R>): Promise<R> {
     try {
       await this.generation()
-      return await read(await this.#pool.pool)
+      const { rows } = await (await this.#pool.pool).query<{ data: Buffer }>(readRowSql(this.#target.tables), [this.#owner.key])
+      return rows[0]?.data
     } catch (err) {
       if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
       throw new StoreReadError(`could not read from ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
