@@ -48,6 +48,19 @@ function checkIn (client: PoolClient, broken: boolean): void {
 
 function ignore (): void {}
 
+/** Runs `work` on one connection; a failed one may be dead (a restart) or mid-answer, so it is never reused. */
+async function onClient<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
+  const client = await checkOut()
+  try {
+    const result = await work(client)
+    checkIn(client, false)
+    return result
+  } catch (err) {
+    checkIn(client, true)
+    throw err
+  }
+}
+
 /** Runs `work` in one transaction on one connection; a failed one is rolled back and its connection dropped. */
 async function inTransaction<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
   const client = await checkOut()
@@ -118,16 +131,7 @@ function split (ops: readonly KeyedOp[]): Changes {
  * together or not at all, in one round trip. Throws {@link FencedWrite} when the lease moved on.
  */
 async function saveInOneStatement (changes: Changes, generation: string): Promise<void> {
-  const client = await checkOut()
-  let fenceRows: number | null
-  try {
-    fenceRows = (await client.query({ ...saveStatement, values: [target.key, generation, changes.deletes, changes.keys, changes.values] })).rowCount
-  } catch (err) {
-    // Failed, or the connection dropped before the commit's answer: never reused.
-    checkIn(client, true)
-    throw err
-  }
-  checkIn(client, false)
+  const fenceRows = await onClient(async (client) => (await client.query({ ...saveStatement, values: [target.key, generation, changes.deletes, changes.keys, changes.values] })).rowCount)
   if (fenceRows !== 1) throw fenced(generation)
 }
 
@@ -177,14 +181,7 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
   let rows: Array<{ key: string, value: Buffer }>
   try {
     await ensureEntries()
-    const client = await checkOut()
-    try {
-      rows = (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows
-      checkIn(client, false)
-    } catch (err) {
-      checkIn(client, true)
-      throw err
-    }
+    rows = await onClient(async (client) => (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows)
   } catch (err) {
     return { response: { type: 'load-failed', id, stage: 'read', message: `could not read the entries (lease generation ${generation}) from ${entries} on ${target.describe}`, cause: serializeError(err) } }
   }
