@@ -9,7 +9,7 @@ import { createPool } from './postgres-pool.js'
 import type { PostgresTarget } from './postgres.js'
 import {
   acquireLeaseSql, createSchemaSql, deleteRowSql, leaseHolderSql, markSchemaSql, parseSchemaComment,
-  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaVersionSql, TABLE_COLUMNS, tableLayoutSql
+  readRowSql, releaseLeaseSql, renewLeaseSql, SCHEMA_VERSION, schemaLockKey, schemaVersionSql, TABLE_COLUMNS, tableLayoutSql
 } from './postgres-sql.js'
 import type { PostgresConnection, WriteTarget } from './protocol.js'
 import { markPermanent } from './write-outcome.js'
@@ -68,7 +68,7 @@ async function ensureSchema (pool: Pool, target: PostgresTarget): Promise<void> 
         const { rows: present } = await client.query<{ missing: boolean }>('SELECT to_regclass(t) IS NULL AS missing FROM unnest($1::text[]) AS t', [tables])
         if (present.some((row) => row.missing)) {
           await client.query('BEGIN')
-          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offload-store:${target.tables.rows}`])
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(target.tables)])
           const created = (await client.query<{ missing: boolean }>('SELECT to_regclass($1) IS NULL AS missing', [target.tables.rows])).rows[0]?.missing === true
           for (const sql of createSchemaSql(target.schema, target.tables)) await client.query(sql)
           // Marked only when made here: an existing unmarked table is checked, not claimed.
@@ -161,22 +161,25 @@ export class PostgresLease {
 
   /** The write target for a store's worker, carrying the current fencing token. */
   async writeTarget (version: number | null, minorVersion: number | null): Promise<WriteTarget> {
-    let generation: string
-    try {
-      generation = await this.generation()
-    } catch (err) {
-      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
-      throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
-    }
     return {
       kind: 'postgres',
       connection: this.#target.connection,
       tables: this.#target.tables,
       key: this.#owner.key,
-      generation,
+      generation: await this.#writeGeneration(),
       version,
       minorVersion,
       describe: this.#target.describe
+    }
+  }
+
+  /** The fencing token for a write; failing to reach the server to take the lease is a write error. */
+  async #writeGeneration (): Promise<string> {
+    try {
+      return await this.generation()
+    } catch (err) {
+      if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
+      throw new StoreWriteError(`could not take the lease on ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
     }
   }
 
@@ -248,16 +251,10 @@ export class PostgresLease {
 
   /** Reads the Store row's bytes (undefined: no row), after taking the lease so no other owner writes meanwhile. */
   async readRow (): Promise<Uint8Array | undefined> {
-    return await this.#read(async (pool) => {
-      const { rows } = await pool.query<{ data: Buffer }>(readRowSql(this.#target.tables), [this.#owner.key])
-      return rows[0]?.data
-    })
-  }
-
-  async #read<R> (read: (pool: Pool) => Promise<R>): Promise<R> {
     try {
       await this.generation()
-      return await read(await this.#pool.pool)
+      const { rows } = await (await this.#pool.pool).query<{ data: Buffer }>(readRowSql(this.#target.tables), [this.#owner.key])
+      return rows[0]?.data
     } catch (err) {
       if (err instanceof StoreFencedError || err instanceof StoreLockedError || err instanceof StoreVersionError) throw err
       throw new StoreReadError(`could not read from ${this.#target.describe}: ${(err as Error).message}`, this.#owner.context(err))
@@ -266,7 +263,7 @@ export class PostgresLease {
 
   /** Deletes the Store row under the fence. */
   async deleteRow (): Promise<void> {
-    const generation = await this.writeTarget(null, null).then((t) => t.kind === 'postgres' ? t.generation : '')
+    const generation = await this.#writeGeneration()
     let rowCount: number | null
     try {
       rowCount = (await (await this.#pool.pool).query(deleteRowSql(this.#target.tables), [this.#owner.key, generation])).rowCount

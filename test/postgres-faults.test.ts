@@ -58,11 +58,6 @@ function pgStore<T> (options: Options): Store<T> {
   })
 }
 
-async function rowOf (name: string, table = 'offload_store'): Promise<unknown> {
-  const { rows } = await server.query<{ data: Buffer }>(`SELECT data FROM ${table} WHERE name = $1`, [name])
-  return rows[0] === undefined ? undefined : JSON.parse(rows[0].data.toString('utf8'))
-}
-
 /** Resolves with the pid of the backend running a store's write once it waits (on a lock, or in COMMIT for a standby). */
 async function waitingWriter (waitEventType: 'Lock' | 'SyncRep'): Promise<number> {
   const condition = waitEventType === 'Lock' ? "wait_event_type = 'Lock'" : "wait_event = 'SyncRep'"
@@ -106,7 +101,7 @@ describe('A stale owner never gets an acknowledged save', () => {
     assert.deepEqual(await b.send('load'), { ok: true, value: 'a1' })
     assert.equal((await b.send('save "b1"')).ok, true)
     await assert.rejects(a.save('a1'), (err: StoreError) => err.code === 'ERR_STORE_FENCED')
-    assert.equal(await rowOf('unchanged-after-takeover'), 'b1')
+    assert.equal(await server.rowOf('unchanged-after-takeover'), 'b1')
     assert.equal(a.stats().unchanged, 0)
     await a.close().catch(() => {})
     await b.send('close')
@@ -135,8 +130,8 @@ describe('With a PostgreSQL target the lease is the ownership, not a file lock',
       await store.save(1)
       await store.close()
     }
-    assert.equal(await rowOf('no-dir-1'), 1)
-    assert.equal(await rowOf('no-dir-2'), 1)
+    assert.equal(await server.rowOf('no-dir-1'), 1)
+    assert.equal(await server.rowOf('no-dir-2'), 1)
     assert.deepEqual(readdirSync(dir), ['a-file'])
   })
 
@@ -155,7 +150,7 @@ describe('With a PostgreSQL target the lease is the ownership, not a file lock',
     assert.equal(await store.load(), undefined)
     await store.save(5)
     await store.close()
-    assert.equal(await rowOf('read-only-dir'), 5)
+    assert.equal(await server.rowOf('read-only-dir'), 5)
     assert.deepEqual(readdirSync(readOnly), [])
   })
 
@@ -175,8 +170,8 @@ describe('With a PostgreSQL target the lease is the ownership, not a file lock',
       return true
     })
     await c.close().catch(() => {})
-    assert.equal(await rowOf('machine-a'), 1)
-    assert.equal(await rowOf('machine-b'), 2)
+    assert.equal(await server.rowOf('machine-a'), 1)
+    assert.equal(await server.rowOf('machine-b'), 2)
     assert.equal(existsSync(join(dir, '.shared.json.lock')), false)
     await a.send('close')
   })
@@ -195,12 +190,12 @@ describe('PostgreSQL faults', () => {
     assert.equal(store.lastError?.name, 'StoreWriteError')
     await blocker.query('ROLLBACK')
     await blocker.end()
-    assert.equal(await rowOf('dropped'), 1)
+    assert.equal(await server.rowOf('dropped'), 1)
     await store.saveNow()
     assert.equal(store.lastError, undefined)
-    assert.equal(await rowOf('dropped'), 2)
+    assert.equal(await server.rowOf('dropped'), 2)
     await store.save(3)
-    assert.equal(await rowOf('dropped'), 3)
+    assert.equal(await server.rowOf('dropped'), 3)
     await store.close()
   })
 
@@ -223,13 +218,13 @@ describe('PostgreSQL faults', () => {
       await server.query('SELECT pg_reload_conf()')
     }
     // The outcome the store could not know: the row was committed.
-    assert.equal(await rowOf('commit-lost'), 2)
+    assert.equal(await server.rowOf('commit-lost'), 2)
     assert.equal(store.lastError?.name, 'StoreWriteError')
     await store.saveNow()
     assert.equal(store.lastError, undefined)
-    assert.equal(await rowOf('commit-lost'), 2)
+    assert.equal(await server.rowOf('commit-lost'), 2)
     await store.save(3)
-    assert.equal(await rowOf('commit-lost'), 3)
+    assert.equal(await server.rowOf('commit-lost'), 3)
     await store.close()
   })
 
@@ -245,7 +240,7 @@ describe('PostgreSQL faults', () => {
     await server.query('GRANT INSERT, UPDATE ON offload_store TO limited')
     await store.saveNow()
     assert.equal(store.lastError, undefined)
-    assert.equal(await rowOf('limited'), 1)
+    assert.equal(await server.rowOf('limited'), 1)
     await store.close()
   })
 
@@ -258,13 +253,13 @@ describe('PostgreSQL faults', () => {
     try {
       await assert.rejects(store.save(2), (err: StoreError) => err.code === 'ERR_STORE_WRITE' && causeCode(err) === '53100')
       assert.equal(store.lastError?.name, 'StoreWriteError')
-      assert.equal(await rowOf('full'), 1)
+      assert.equal(await server.rowOf('full'), 1)
     } finally {
       await server.query('DROP TRIGGER full_disk ON offload_store')
     }
     await store.saveNow()
     assert.equal(store.lastError, undefined)
-    assert.equal(await rowOf('full'), 2)
+    assert.equal(await server.rowOf('full'), 2)
     await store.close()
   })
 
@@ -285,7 +280,7 @@ describe('PostgreSQL faults', () => {
     const store = pgStore<number>({ name: 'hand', table: 'by_hand' })
     assert.equal(await store.load(), undefined)
     await store.save(7)
-    assert.equal(await rowOf('hand', 'by_hand'), 7)
+    assert.equal(await server.rowOf('hand', 'by_hand'), 7)
     await store.close()
   })
 })
@@ -312,7 +307,7 @@ describe('Shutdown with the server down', () => {
       await server.start()
     }
     await pending.saveNow()
-    assert.equal(await rowOf('shutdown-pending'), 2)
+    assert.equal(await server.rowOf('shutdown-pending'), 2)
     await pending.close()
     await clean.close()
   })

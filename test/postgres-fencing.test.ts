@@ -33,11 +33,6 @@ function here<T> (name: string, lockTimeout: number): Store<T> {
   })
 }
 
-async function rowOf (name: string): Promise<unknown> {
-  const { rows } = await server.query<{ data: Buffer }>('SELECT data FROM offload_store WHERE name = $1', [name])
-  return rows[0] === undefined ? undefined : JSON.parse(rows[0].data.toString('utf8'))
-}
-
 describe('PostgreSQL fencing across processes', () => {
   test('hand-over: close() in one process releases the lease, and another takes it without waiting, with every acknowledged save', async () => {
     const a = owner('handover', 10_000)
@@ -63,9 +58,9 @@ describe('PostgreSQL fencing across processes', () => {
       a.proc.kill('SIGCONT')
       assert.deepEqual(await a.send('save "a2"'), { ok: false, code: 'ERR_STORE_FENCED' })
       assert.deepEqual(await a.send('save "a3"'), { ok: false, code: 'ERR_STORE_FENCED' })
-      assert.equal(await rowOf('paused'), 'b1')
+      assert.equal(await server.rowOf('paused'), 'b1')
       await b.save('b2')
-      assert.equal(await rowOf('paused'), 'b2')
+      assert.equal(await server.rowOf('paused'), 'b2')
       await b.close()
     } finally {
       a.proc.kill('SIGCONT')
@@ -79,10 +74,10 @@ describe('PostgreSQL fencing across processes', () => {
     await server.query("UPDATE offload_store_leases SET owner = 'elsewhere', generation = generation + 1 WHERE name = 'unnoticed'")
     await server.query("UPDATE offload_store SET data = convert_to('\"b1\"', 'UTF8'), generation = generation + 1 WHERE name = 'unnoticed'")
     await assert.rejects(a.save('a2'), (err: StoreError) => err.code === 'ERR_STORE_FENCED' && /refused/.test(err.message))
-    assert.equal(await rowOf('unnoticed'), 'b1')
+    assert.equal(await server.rowOf('unnoticed'), 'b1')
     // Fenced for good: the next save is refused before it reaches the server.
     await assert.rejects(a.save('a3'), (err: StoreError) => err.code === 'ERR_STORE_FENCED')
-    assert.equal(await rowOf('unnoticed'), 'b1')
+    assert.equal(await server.rowOf('unnoticed'), 'b1')
     await a.close().catch(() => {})
   })
 
@@ -108,7 +103,7 @@ describe('PostgreSQL fencing across processes', () => {
       return true
     })
     await assert.rejects(b.save(1), (err: StoreError) => err.code === 'ERR_STORE_LOCKED')
-    assert.equal(await rowOf('held'), undefined)
+    assert.equal(await server.rowOf('held'), undefined)
     await b.close().catch(() => {})
     await a.send('close')
   })

@@ -14,6 +14,8 @@ export interface TestServer {
   client: () => Promise<pg.Client>
   /** Runs one query on a fresh connection. */
   query: <R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>
+  /** The JSON value in a Store's row `name` of `table` (undefined: no row). */
+  rowOf: (name: string, table?: string) => Promise<unknown>
   /** Fast shutdown (SIGINT: clients are disconnected, nothing committed is lost). */
   stop: () => Promise<void>
   /** Starts it again on the same port and data directory; resolves once it accepts connections. */
@@ -34,17 +36,22 @@ export async function startServer (): Promise<TestServer> {
     await c.connect()
     return c
   }
+  const query: TestServer['query'] = async (sql, params) => {
+    const c = await client()
+    try {
+      return await c.query(sql, params)
+    } finally {
+      await c.end()
+    }
+  }
   return {
     port,
     connectionString,
     client,
-    query: async (sql, params) => {
-      const c = await client()
-      try {
-        return await c.query(sql, params)
-      } finally {
-        await c.end()
-      }
+    query,
+    rowOf: async (name, table = 'offload_store') => {
+      const { rows } = await query<{ data: Buffer }>(`SELECT data FROM ${table} WHERE name = $1`, [name])
+      return rows[0] === undefined ? undefined : JSON.parse(rows[0].data.toString('utf8'))
     },
     stop,
     start

@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { workerData } from 'node:worker_threads'
-import type { Pool, PoolClient } from 'pg'
-import { createPool } from '../src/postgres-pool.js'
+import type { PoolClient } from 'pg'
 import {
   createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, saveEntriesSql, schemaLockKey, upsertEntriesSql
 } from '../src/postgres-sql.js'
 import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
-import { FencedWrite } from './postgres-write.js'
+import { FencedWrite, namedStatement, poolFor } from './postgres-write.js'
 import { joinOps, StagedOps } from './staged-ops.js'
 import { serializeError } from './serialize-error.js'
 
@@ -26,22 +24,11 @@ function wrongTarget (kind: string): never {
 }
 
 const entries = entriesTable(target.tables)
-const saveText = saveEntriesSql(target.tables)
 // Named, so each connection parses and plans it once, not at every save (as the Store's write).
-const saveStatement = { name: `offload-store-keyed-${createHash('sha256').update(saveText).digest('base64url').slice(0, 22)}`, text: saveText }
+const saveStatement = namedStatement('keyed', saveEntriesSql(target.tables))
 // Values that are not UTF-8 were not written by a store: refused on read, not patched over.
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-let pool: Promise<Pool> | undefined
 let created: Promise<void> | undefined
-
-async function poolOf (): Promise<Pool> {
-  if (pool === undefined) {
-    pool = createPool(target.connection)
-    // A failed import of pg is not kept: installing it later works without a restart.
-    pool.catch(() => { pool = undefined })
-  }
-  return await pool
-}
 
 /**
  * A connection checked out of the pool. A connection the server drops while it is checked out
@@ -49,7 +36,7 @@ async function poolOf (): Promise<Pool> {
  * unheard, that event would kill this thread. The query's rejection reports it.
  */
 async function checkOut (): Promise<PoolClient> {
-  const client = await (await poolOf()).connect()
+  const client = await (await poolFor(target.connection)).connect()
   client.on('error', ignore)
   return client
 }
@@ -60,6 +47,19 @@ function checkIn (client: PoolClient, broken: boolean): void {
 }
 
 function ignore (): void {}
+
+/** Runs `work` on one connection; a failed one may be dead (a restart) or mid-answer, so it is never reused. */
+async function onClient<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
+  const client = await checkOut()
+  try {
+    const result = await work(client)
+    checkIn(client, false)
+    return result
+  } catch (err) {
+    checkIn(client, true)
+    throw err
+  }
+}
 
 /** Runs `work` in one transaction on one connection; a failed one is rolled back and its connection dropped. */
 async function inTransaction<R> (work: (client: PoolClient) => Promise<R>): Promise<R> {
@@ -131,16 +131,7 @@ function split (ops: readonly KeyedOp[]): Changes {
  * together or not at all, in one round trip. Throws {@link FencedWrite} when the lease moved on.
  */
 async function saveInOneStatement (changes: Changes, generation: string): Promise<void> {
-  const client = await checkOut()
-  let fenceRows: number | null
-  try {
-    fenceRows = (await client.query({ ...saveStatement, values: [target.key, generation, changes.deletes, changes.keys, changes.values] })).rowCount
-  } catch (err) {
-    // Failed, or the connection dropped before the commit's answer: never reused.
-    checkIn(client, true)
-    throw err
-  }
-  checkIn(client, false)
+  const fenceRows = await onClient(async (client) => (await client.query({ ...saveStatement, values: [target.key, generation, changes.deletes, changes.keys, changes.values] })).rowCount)
   if (fenceRows !== 1) throw fenced(generation)
 }
 
@@ -190,14 +181,7 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
   let rows: Array<{ key: string, value: Buffer }>
   try {
     await ensureEntries()
-    const client = await checkOut()
-    try {
-      rows = (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows
-      checkIn(client, false)
-    } catch (err) {
-      checkIn(client, true)
-      throw err
-    }
+    rows = await onClient(async (client) => (await client.query<{ key: string, value: Buffer }>(readEntriesSql(target.tables), [target.key])).rows)
   } catch (err) {
     return { response: { type: 'load-failed', id, stage: 'read', message: `could not read the entries (lease generation ${generation}) from ${entries} on ${target.describe}`, cause: serializeError(err) } }
   }

@@ -18,7 +18,8 @@ export class FencedWrite extends Error {
 
 const pools = new Map<string, Promise<Pool>>()
 
-async function poolFor (connection: PostgresConnection): Promise<Pool> {
+/** This thread's pool for `connection`, opened on first use; a failed import of pg is not kept. */
+export async function poolFor (connection: PostgresConnection): Promise<Pool> {
   const key = JSON.stringify(connection)
   let pool = pools.get(key)
   if (pool === undefined) {
@@ -34,7 +35,12 @@ function fenced (target: PostgresWriteTarget): FencedWrite {
   return new FencedWrite(`the lease of ${JSON.stringify(target.key)} moved past generation ${target.generation}: another owner took this store over, so this write was refused and its data left untouched`)
 }
 
-/** Named statements per table pair: their text, and a name that is unique for it within 63 bytes. */
+/** A named statement for pg: `text`, and a name unique for it within PostgreSQL's 63 bytes. */
+export function namedStatement (kind: string, text: string): { readonly name: string, readonly text: string } {
+  return { name: `offload-store-${kind}-${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`, text }
+}
+
+/** The Store's write statement per table pair. */
 const statements = new Map<string, { readonly name: string, readonly text: string }>()
 
 // A named statement is parsed and planned once per connection instead of once per write: about a
@@ -43,7 +49,7 @@ function writeStatement (target: PostgresWriteTarget): { readonly name: string, 
   const text = writeRowSql(target.tables)
   let statement = statements.get(text)
   if (statement === undefined) {
-    statement = { name: `offload-store-write-${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`, text }
+    statement = namedStatement('write', text)
     statements.set(text, statement)
   }
   return statement
