@@ -9,7 +9,7 @@ import { findPostgresBin, POSTGRES_MISSING, startBenchPostgres } from '../postgr
 import { sizeLabel } from '../report-table.js'
 import { type LoadPattern, type LoopLatencyResult, runLoopLatency } from './loop-latency.js'
 import { type PostgresKeyedPlan, type PostgresKeyedResult, runPostgresKeyed } from './postgres-keyed.js'
-import { bareUpsertSql, createBareTableSql, PostgresInlineSaver, PostgresOffloadedSaver } from './postgres-savers.js'
+import { alternatingRates, bareUpsertSql, createBareTableSql, PostgresInlineSaver, PostgresOffloadedSaver } from './postgres-savers.js'
 
 // The PostgreSQL target beside the file, on a server the scenario starts: the loop delay with a
 // heavy encoder (offloaded against inline), durable saves/s against a bare pg loop, the main
@@ -177,21 +177,8 @@ async function throughputPair (options: PostgresOptions, connectionString: strin
   try {
     // Warm up both: the connection, the lease, the worker and its pool, the statements' plans.
     for (let i = 0; i < 5; i++) { await bare(); await save() }
-    const saves: number[] = []
-    const bares: number[] = []
     const { rounds, sliceMs } = options.plan.throughput
-    // Alternating slices, the order reversed every other round: the server's and the disk's speed drift.
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        bares.push(await slice(bare, sliceMs))
-        saves.push(await slice(save, sliceMs))
-      } else {
-        saves.push(await slice(save, sliceMs))
-        bares.push(await slice(bare, sliceMs))
-      }
-    }
-    const roundRatios = saves.map((s, i) => s / (bares[i] ?? NaN))
-    return { payloadBytes: Buffer.byteLength(JSON.stringify(value)), saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(roundRatios), roundRatios }
+    return { payloadBytes: Buffer.byteLength(JSON.stringify(value)), ...await alternatingRates(rounds, async (op) => await slice(op, sliceMs), bare, save) }
   } finally {
     await store.close()
     await client.end()
