@@ -6,6 +6,7 @@ import { KeyedStore, postgres, type PostgresTarget, ShutdownRegistry, type Write
 import pg from 'pg'
 import { type BenchRecord, generateState } from '../data.js'
 import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'
+import { collectGarbage } from '../memory.js'
 import { type Spread, spreadOf } from '../percentiles.js'
 import { startWorkload } from '../workload.js'
 import { alternatingRates, bareUpsertEntriesSql, createBareEntriesSql } from './postgres-savers.js'
@@ -88,10 +89,6 @@ const BARE_TABLE = 'bench_bare_entries'
 const APPLICATION = 'offload-store-bench-keyed'
 const STORE_NAME = 'keyed-large'
 const INTERVAL_MS = 100
-
-function collectGarbage (): void {
-  (globalThis as { gc?: () => void }).gc?.()
-}
 
 /** The writes of the store at `path`: a count, and the main-thread ms of those that report it. */
 function collectWrites (path: string): { readonly mainMs: number[], count: () => number, stop: () => void } {
