@@ -8,10 +8,14 @@ export interface MemoryFigures {
 
 const MB = 2 ** 20
 
+/** Runs a full GC when the bench was started with --expose-gc; nothing otherwise. */
+export function collectGarbage (): void {
+  (globalThis as { gc?: () => void }).gc?.()
+}
+
 /** Collects garbage when `--expose-gc` allows it, so heap figures compare live data, not garbage. */
 export function memorySnapshot (): MemoryFigures {
-  const gc = (globalThis as { gc?: () => void }).gc
-  gc?.()
+  collectGarbage()
   const usage = process.memoryUsage()
   return {
     rssMB: usage.rss / MB,

@@ -6,6 +6,7 @@ import { formatMarkdown } from '../bench/markdown.js'
 import type { LoopStats } from '../bench/loop-monitor.js'
 import type { RunResult, ThroughputResult } from '../bench/run-result.js'
 import type { LoopLatencyResult, ModeFigures } from '../bench/scenarios/loop-latency.js'
+import { runResultWith } from './helpers.js'
 
 const config: GateConfig = {
   loopLatency: { appliesTo: { encoders: ['heavy'], maxStateBytes: 200_000 }, maxP99AboveIdleMs: 3, maxP99RatioToInline: 0.2, ratioOnlyWhenInlineAboveIdleMs: 3 },
@@ -32,16 +33,7 @@ function throughput (ratio: number): ThroughputResult {
 }
 
 function run (loopLatency: LoopLatencyResult[], ratio?: number): RunResult {
-  return {
-    schemaVersion: 2,
-    scope: 'quick',
-    startedAt: '2025-01-01T00:00:00.000Z',
-    finishedAt: '2025-01-01T00:01:00.000Z',
-    machine: { cpuModel: 'test', cores: 2, totalMemoryMB: 1, platform: 'linux', osRelease: '1', arch: 'x64', node: 'v20.20.0' },
-    loopLatency,
-    ...(ratio === undefined ? {} : { throughput: throughput(ratio) }),
-    memory: []
-  }
+  return runResultWith({ scope: 'quick', loopLatency, ...(ratio === undefined ? {} : { throughput: throughput(ratio) }) })
 }
 
 const good = scenario('heavy/150KB/save-10ms', { idle: 1.2, inline: 25, offloaded: 2 })

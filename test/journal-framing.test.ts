@@ -2,18 +2,16 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { KeyedStore, type KeyedStoreOptions } from '../src/index.js'
+import type { KeyedStoreOptions } from '../src/index.js'
 import type { KeyedOp } from '../src/protocol.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
-import { journalFor, recordSpans } from './journal-helpers.js'
+import { recordingLogger, tempDir } from './helpers.js'
+import { journalFor, openJournaled, recordSpans } from './journal-helpers.js'
 
 // What load() makes of a journal whose bytes were damaged or left short by a crash. Only a torn
 // tail may be dropped silently; any other damage is refused, and a load never writes.
 
 const dir = tempDir()
 let n = 0
-const open = <V>(path: string, extra: Partial<KeyedStoreOptions<V>> = {}): KeyedStore<string, V> =>
-  new KeyedStore<string, V>({ path, shutdownRegister: fakeRegister().register, delayMs: 60_000, journal: { compactRatio: 1000 }, ...extra })
 
 const SNAPSHOT = '{"keep":0}'
 // Acknowledged: a, b and c set, then b deleted, then d set.
@@ -30,7 +28,7 @@ function plant (journal: Buffer): string {
 }
 
 async function loadOutcome (path: string, extra: Partial<KeyedStoreOptions<number>> = {}): Promise<{ state?: Record<string, number>, code?: string | undefined, message?: string }> {
-  const store = open<number>(path, extra)
+  const store = openJournaled<number>(path, extra)
   try {
     return { state: Object.fromEntries(await store.load()) }
   } catch (err) {
@@ -112,7 +110,7 @@ test('load() never writes: the journal keeps its bytes after loading a torn tail
 test('the first append after a load cuts off the torn tail, and a reload sees every acknowledged record', async () => {
   const whole = journalFor(SNAPSHOT, RECORDS)
   const path = plant(Buffer.concat([whole, Buffer.alloc(4096)]))
-  const store = open<number>(path)
+  const store = openJournaled<number>(path)
   await store.load()
   store.set('e', 5)
   await store.saveNow()

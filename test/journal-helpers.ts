@@ -1,9 +1,17 @@
 import { crc32 } from 'node:zlib'
+import { KeyedStore, type KeyedStoreOptions } from '../src/index.js'
 import { encodeJournalStart, encodeNextRecord, JOURNAL_PREAMBLE, snapshotIdOf } from '../src/journal-format.js'
 import type { KeyedOp } from '../src/protocol.js'
 import { encodeOps } from '../workers/journal.js'
+import { fakeRegister } from './helpers.js'
 
-// Builds journal files byte by byte for the journal tests, and finds where each record lies.
+// Builds journal files byte by byte for the journal tests, finds where each record lies, and opens
+// the journaled store they are read by.
+
+/** A journaled KeyedStore on `path` that never saves or compacts on its own, plus `extra`. */
+export function openJournaled<V> (path: string, extra: Partial<KeyedStoreOptions<V>> = {}): KeyedStore<string, V> {
+  return new KeyedStore<string, V>({ path, shutdownRegister: fakeRegister().register, delayMs: 60_000, journal: { compactRatio: 1000 }, ...extra })
+}
 
 /** A journal extending the snapshot `snapshotText`, holding `records` (each one save's ops, deletes before sets). */
 export function journalFor (snapshotText: string, records: ReadonlyArray<readonly KeyedOp[]>): Buffer {

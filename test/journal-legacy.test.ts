@@ -2,16 +2,13 @@ import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { KeyedStore, type KeyedStoreOptions } from '../src/index.js'
-import { fakeRegister, tempDir } from './helpers.js'
-import { legacyJournalFor } from './journal-helpers.js'
+import { tempDir } from './helpers.js'
+import { legacyJournalFor, openJournaled } from './journal-helpers.js'
 
 // Journals written by version 0.1.0 (`[u32 len][u32 crc32(payload)][json]`, no magic) still load.
 
 const dir = tempDir()
 let n = 0
-const open = <V>(path: string, extra: Partial<KeyedStoreOptions<V>> = {}): KeyedStore<string, V> =>
-  new KeyedStore<string, V>({ path, shutdownRegister: fakeRegister().register, delayMs: 60_000, journal: { compactRatio: 1000 }, ...extra })
 function where (): string {
   const folder = join(dir, `v${n++}`)
   mkdirSync(folder)
@@ -23,14 +20,14 @@ test('a 0.1.0 journal that matches its snapshot loads, and the next save writes 
   writeFileSync(path, '{"a":0}')
   const legacy = legacyJournalFor('{"a":0}', [[['a', 1], ['b', 2]], [['b'], ['c', 3]]])
   writeFileSync(`${path}.journal`, legacy)
-  const store = open<number>(path)
+  const store = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await store.load()), { a: 1, c: 3 })
   assert.deepEqual(readFileSync(`${path}.journal`), legacy, 'load() left it as it was')
   store.set('d', 4)
   await store.saveNow()
   await store.close()
   assert.notDeepEqual(readFileSync(`${path}.journal`).subarray(0, legacy.byteLength), legacy, 'rewritten in the current format')
-  const reloaded = open<number>(path)
+  const reloaded = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await reloaded.load()), { a: 1, c: 3, d: 4 })
   await reloaded.close()
 })
@@ -40,7 +37,7 @@ test('a 0.1.0 journal with a torn last record loads everything before it', async
   writeFileSync(path, '{}')
   const legacy = legacyJournalFor('{}', [[['a', 1]], [['b', 2]]])
   writeFileSync(`${path}.journal`, legacy.subarray(0, legacy.byteLength - 3))
-  const store = open<number>(path)
+  const store = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await store.load()), { a: 1 })
   await store.close()
 })
@@ -49,7 +46,7 @@ test('a 0.1.0 journal with changes over another snapshot is refused with ERR_STO
   const path = where()
   writeFileSync(path, '{"a":5}')
   writeFileSync(`${path}.journal`, legacyJournalFor('{"a":0}', [[['b', 2]]]))
-  const store = open<number>(path)
+  const store = openJournaled<number>(path)
   await assert.rejects(store.load(), { code: 'ERR_STORE_DECODE' })
   await store.close()
 })

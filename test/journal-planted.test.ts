@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { chownSync, linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { KeyedStore } from '../src/index.js'
-import { fakeRegister, tempDir } from './helpers.js'
+import { tempDir } from './helpers.js'
+import { openJournaled } from './journal-helpers.js'
 import { isRoot } from './rel-helpers.js'
 
 // A journal path another user prepared in a shared directory is never written through or reused.
@@ -17,7 +17,7 @@ function where (): string {
 }
 
 async function journaledSaves (path: string): Promise<{ error?: Error & { code?: string } }> {
-  const store = new KeyedStore<string, string>({ path, shutdownRegister: fakeRegister().register, journal: { compactRatio: 1000 }, delayMs: 60_000 })
+  const store = openJournaled<string>(path)
   try {
     await store.load()
     store.set('secret', 'token-1')

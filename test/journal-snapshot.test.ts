@@ -2,18 +2,15 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { KeyedStore, type KeyedStoreOptions } from '../src/index.js'
 import type { KeyedOp } from '../src/protocol.js'
-import { fakeRegister, recordingLogger, tempDir } from './helpers.js'
-import { journalFor, nextRecordFor } from './journal-helpers.js'
+import { recordingLogger, tempDir } from './helpers.js'
+import { journalFor, nextRecordFor, openJournaled } from './journal-helpers.js'
 
 // A journal extends one exact snapshot. Which mismatches are a crash mid-compaction (ignore the
 // journal: the snapshot already holds it) and which would load a wrong state (refuse).
 
 const dir = tempDir()
 let n = 0
-const open = <V>(path: string, extra: Partial<KeyedStoreOptions<V>> = {}): KeyedStore<string, V> =>
-  new KeyedStore<string, V>({ path, shutdownRegister: fakeRegister().register, delayMs: 60_000, journal: { compactRatio: 1000 }, ...extra })
 
 function where (): string {
   const folder = join(dir, `s${n++}`)
@@ -24,7 +21,7 @@ function where (): string {
 const RECORDS: KeyedOp[][] = [[['a', 1]], [['gone'], ['b', 2]]]
 
 async function refused (path: string): Promise<void> {
-  const store = open<number>(path)
+  const store = openJournaled<number>(path)
   await assert.rejects(store.load(), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'ERR_STORE_DECODE')
     assert.match(err.message, /snapshot/)
@@ -60,7 +57,7 @@ test("with onCorrupt: 'quarantine', a journal of another snapshot moves aside wi
   const journal = journalFor('{"gone":0,"new":true}', RECORDS)
   writeFileSync(`${path}.journal`, journal)
   const logger = recordingLogger()
-  const store = open<number>(path, { onCorrupt: 'quarantine', logger })
+  const store = openJournaled<number>(path, { onCorrupt: 'quarantine', logger })
   assert.equal((await store.load()).size, 0)
   await store.close()
   const moved = readdirSync(join(path, '..')).filter((f) => f.includes('.corrupt.'))
@@ -76,13 +73,13 @@ test('a header-only journal of another snapshot holds no change: the snapshot lo
   writeFileSync(path, '{"a":1}')
   writeFileSync(`${path}.journal`, journalFor('{"a":0}', []))
   const logger = recordingLogger()
-  const store = open<number>(path, { logger })
+  const store = openJournaled<number>(path, { logger })
   assert.deepEqual(Object.fromEntries(await store.load()), { a: 1 })
   store.set('b', 2)
   await store.saveNow()
   await store.close()
   assert.equal(logger.lines.filter((l) => l.level === 'warn').length, 1)
-  const reloaded = open<number>(path)
+  const reloaded = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await reloaded.load()), { a: 1, b: 2 })
   await reloaded.close()
 })
@@ -90,7 +87,7 @@ test('a header-only journal of another snapshot holds no change: the snapshot lo
 test('compactions interrupted at every step reload the acknowledged state: a journal that names the snapshot on disk as its successor is ignored', async () => {
   // Drive real compactions and copy the files at each step boundary the store passes through.
   const path = where()
-  const store = open<number>(path, { journal: { compactBytes: 1 } })
+  const store = openJournaled<number>(path, { journal: { compactBytes: 1 } })
   await store.load()
   store.set('a', 1)
   await store.saveNow() // first snapshot
@@ -107,13 +104,13 @@ test('compactions interrupted at every step reload the acknowledged state: a jou
   // plus the record naming its successor (what the store appends before the rename).
   rmSync(`${path}.journal`)
   writeFileSync(`${path}.journal`, Buffer.concat([journalBefore, nextRecordFor(snapshotAfter.toString())]))
-  const reloaded = open<number>(path)
+  const reloaded = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await reloaded.load()), { a: 1, b: 2, c: 3 })
   await reloaded.close()
   // The crash before the rename: the old snapshot, the journal with its successor named; replayed.
   writeFileSync(path, snapshotBefore)
   writeFileSync(`${path}.journal`, Buffer.concat([journalBefore, nextRecordFor(snapshotAfter.toString())]))
-  const replayed = open<number>(path)
+  const replayed = openJournaled<number>(path)
   assert.deepEqual(Object.fromEntries(await replayed.load()), { a: 1, b: 2 })
   await replayed.close()
 })

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { codecs, KeyedStore, ShutdownRegistry, Store, type WriteEndMessage, type WriterPool } from 'offload-store'
 import { type BenchRecord, generateState } from '../data.js'
 import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'
+import { collectGarbage } from '../memory.js'
 import { median, type Spread, spreadOf } from '../percentiles.js'
 import { startWorkload } from '../workload.js'
 
@@ -48,11 +49,6 @@ export interface KeyedLargeOptions {
 }
 
 type Entry = BenchRecord
-
-/** Runs a full GC between phases when the bench was started with --expose-gc. */
-function collectGarbage (): void {
-  (globalThis as { gc?: () => void }).gc?.()
-}
 
 function entriesOf (stateBytes: number, seed: number): Map<string, Entry> {
   return new Map(generateState(stateBytes, seed).records.map((record) => [record.id, record]))

@@ -6,9 +6,10 @@ import { KeyedStore, postgres, type PostgresTarget, ShutdownRegistry, type Write
 import pg from 'pg'
 import { type BenchRecord, generateState } from '../data.js'
 import { combineLoopStats, type LoopStats, startLoopMonitor } from '../loop-monitor.js'
-import { median, type Spread, spreadOf } from '../percentiles.js'
+import { collectGarbage } from '../memory.js'
+import { type Spread, spreadOf } from '../percentiles.js'
 import { startWorkload } from '../workload.js'
-import { bareUpsertEntriesSql, createBareEntriesSql } from './postgres-savers.js'
+import { alternatingRates, bareUpsertEntriesSql, createBareEntriesSql } from './postgres-savers.js'
 
 // The large keyed state with rows instead of a file: a KeyedStore on PostgreSQL and one on a file,
 // 1% of the entries changed every 100 ms, in windows interleaved with idle ones; the rows the
@@ -88,10 +89,6 @@ const BARE_TABLE = 'bench_bare_entries'
 const APPLICATION = 'offload-store-bench-keyed'
 const STORE_NAME = 'keyed-large'
 const INTERVAL_MS = 100
-
-function collectGarbage (): void {
-  (globalThis as { gc?: () => void }).gc?.()
-}
 
 /** The writes of the store at `path`: a count, and the main-thread ms of those that report it. */
 function collectWrites (path: string): { readonly mainMs: number[], count: () => number, stop: () => void } {
@@ -292,20 +289,8 @@ async function durableRound (options: PostgresKeyedOptions, db: Subject, entries
       await db.store.saveNow()
     }
     for (let i = 0; i < 3; i++) { await bare(); await save() }
-    const saves: number[] = []
-    const bares: number[] = []
     const { rounds, saves: perRound } = options.plan.durable
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        bares.push(await timed(bare, perRound))
-        saves.push(await timed(save, perRound))
-      } else {
-        saves.push(await timed(save, perRound))
-        bares.push(await timed(bare, perRound))
-      }
-    }
-    const roundRatios = saves.map((s, i) => s / (bares[i] ?? NaN))
-    return { rounds, savesPerRound: perRound, saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(roundRatios), roundRatios }
+    return { rounds, savesPerRound: perRound, ...await alternatingRates(rounds, async (op) => await timed(op, perRound), bare, save) }
   } finally {
     await client.end()
   }

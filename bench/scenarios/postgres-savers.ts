@@ -4,6 +4,8 @@ import { type Codec, type PostgresTarget, ShutdownRegistry, Store, type WriteEnd
 import pg from 'pg'
 import type { BenchEncoder } from '../encoders.js'
 import { DebouncedInlineSaver } from '../inline-saver.js'
+import { median } from '../percentiles.js'
+import type { ThroughputPair } from '../run-result.js'
 import type { Saver, WriteSample } from '../saver.js'
 
 // The two sides of the PostgreSQL scenario: a Store with a PostgreSQL target, and what people do
@@ -114,4 +116,24 @@ export function bareUpsertEntriesSql (table: string): string {
   return `INSERT INTO ${ident(table)} AS e (name, key, value, generation, updated_at)
 SELECT $1, u.key, u.value, 1, clock_timestamp() FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS u(key, value, i) ORDER BY u.i
 ON CONFLICT (name, key) DO UPDATE SET value = EXCLUDED.value, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at`
+}
+
+/**
+ * save against bare in `rounds` rounds, each rate taken by `rate`, the order reversed every other
+ * round (the server's and the disk's speed drift): the medians of each and of the per-round ratios.
+ */
+export async function alternatingRates (rounds: number, rate: (op: () => Promise<unknown>) => Promise<number>, bare: () => Promise<unknown>, save: () => Promise<unknown>): Promise<Omit<ThroughputPair, 'payloadBytes'>> {
+  const saves: number[] = []
+  const bares: number[] = []
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      bares.push(await rate(bare))
+      saves.push(await rate(save))
+    } else {
+      saves.push(await rate(save))
+      bares.push(await rate(bare))
+    }
+  }
+  const roundRatios = saves.map((s, i) => s / (bares[i] ?? NaN))
+  return { saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(roundRatios), roundRatios }
 }

@@ -7,9 +7,10 @@ import { benchEncoder, type EncoderName } from '../encoders.js'
 import { median } from '../percentiles.js'
 import { findPostgresBin, POSTGRES_MISSING, startBenchPostgres } from '../postgres-server.js'
 import { sizeLabel } from '../report-table.js'
+import type { ThroughputPair } from '../run-result.js'
 import { type LoadPattern, type LoopLatencyResult, runLoopLatency } from './loop-latency.js'
 import { type PostgresKeyedPlan, type PostgresKeyedResult, runPostgresKeyed } from './postgres-keyed.js'
-import { bareUpsertSql, createBareTableSql, PostgresInlineSaver, PostgresOffloadedSaver } from './postgres-savers.js'
+import { alternatingRates, bareUpsertSql, createBareTableSql, PostgresInlineSaver, PostgresOffloadedSaver } from './postgres-savers.js'
 
 // The PostgreSQL target beside the file, on a server the scenario starts: the loop delay with a
 // heavy encoder (offloaded against inline), durable saves/s against a bare pg loop, the main
@@ -28,18 +29,6 @@ export interface PostgresPlan {
   readonly mainThread: { readonly sizes: readonly number[], readonly saves: number }
   /** The large keyed state on PostgreSQL beside a file, and the keyed durable round; not run when absent. */
   readonly keyed?: PostgresKeyedPlan
-}
-
-/** Durable saves/s of `Store.save()` on PostgreSQL against the bare pg loop, for one payload. */
-interface PostgresThroughputRow {
-  readonly payloadBytes: number
-  /** Median over rounds of sequential `save()`s per second. */
-  readonly saveOpsPerSec: number
-  /** Median over rounds of sequential bare upserts (JSON.stringify + one autocommitted statement) per second. */
-  readonly bareOpsPerSec: number
-  /** Median of the per-round ratios save/bare. */
-  readonly ratio: number
-  readonly roundRatios: readonly number[]
 }
 
 /** Main-thread ms per save of one state, with a file and with PostgreSQL (medians, interleaved saves). */
@@ -63,7 +52,8 @@ export type PostgresResult =
     readonly server: string
     /** The loop-latency scenarios with rows instead of files: inline is encode + pg upsert on the main thread. */
     readonly loopLatency: readonly LoopLatencyResult[]
-    readonly throughput: readonly PostgresThroughputRow[]
+    /** Durable saves/s of `Store.save()` on PostgreSQL against the bare pg loop (JSON.stringify + one autocommitted upsert), per payload. */
+    readonly throughput: readonly ThroughputPair[]
     readonly mainThread: readonly PostgresMainThreadRow[]
     /** The large keyed state, 1% changed every 100 ms, on PostgreSQL and on a file; rows per save; saveNow() against a bare upsert. */
     readonly keyed?: PostgresKeyedResult
@@ -122,7 +112,7 @@ export async function runPostgres (options: PostgresOptions): Promise<PostgresRe
       ))
     }
 
-    const throughput: PostgresThroughputRow[] = []
+    const throughput: ThroughputPair[] = []
     for (const payloadBytes of options.plan.throughput.payloadSizes) {
       step(`PostgreSQL: save() against a bare pg loop, ${sizeLabel(payloadBytes)}`)
       throughput.push(await throughputPair(options, connectionString, target, payloadBytes))
@@ -155,7 +145,7 @@ async function slice (op: () => Promise<unknown>, ms: number): Promise<number> {
   return done * 1000 / (performance.now() - start)
 }
 
-async function throughputPair (options: PostgresOptions, connectionString: string, target: ReturnType<typeof postgres>, payloadBytes: number): Promise<PostgresThroughputRow> {
+async function throughputPair (options: PostgresOptions, connectionString: string, target: ReturnType<typeof postgres>, payloadBytes: number): Promise<ThroughputPair> {
   const value = generateState(payloadBytes, 7)
   const client = new pg.Client({ connectionString })
   await client.connect()
@@ -177,21 +167,8 @@ async function throughputPair (options: PostgresOptions, connectionString: strin
   try {
     // Warm up both: the connection, the lease, the worker and its pool, the statements' plans.
     for (let i = 0; i < 5; i++) { await bare(); await save() }
-    const saves: number[] = []
-    const bares: number[] = []
     const { rounds, sliceMs } = options.plan.throughput
-    // Alternating slices, the order reversed every other round: the server's and the disk's speed drift.
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        bares.push(await slice(bare, sliceMs))
-        saves.push(await slice(save, sliceMs))
-      } else {
-        saves.push(await slice(save, sliceMs))
-        bares.push(await slice(bare, sliceMs))
-      }
-    }
-    const roundRatios = saves.map((s, i) => s / (bares[i] ?? NaN))
-    return { payloadBytes: Buffer.byteLength(JSON.stringify(value)), saveOpsPerSec: median(saves), bareOpsPerSec: median(bares), ratio: median(roundRatios), roundRatios }
+    return { payloadBytes: Buffer.byteLength(JSON.stringify(value)), ...await alternatingRates(rounds, async (op) => await slice(op, sliceMs), bare, save) }
   } finally {
     await store.close()
     await client.end()
