@@ -12,12 +12,16 @@ import { parseArgs } from 'node:util'
 import properLockfile from 'proper-lockfile'
 import { closeLockFile, lockPathFor, openLockFile, thisHolder, tryLock, writeHolder } from '../src/lock-file.js'
 import * as current from '../src/index.js'
-import { median } from './percentiles.js'
 
 const { values } = parseArgs({ options: { base: { type: 'string' }, opens: { type: 'string', default: '2000' }, saves: { type: 'string', default: '400' } } })
 const opens = Number(values.opens)
 const saves = Number(values.saves)
 const dir = mkdtempSync(join(tmpdir(), 'offload-store-ownership-bench-'))
+
+function median (samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
 
 /** Median microseconds of `fn` over `n` runs, after 10% warm-up. */
 async function time (n: number, fn: (i: number) => unknown): Promise<number> {

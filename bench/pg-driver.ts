@@ -14,7 +14,6 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import pg from 'pg'
 import { acquireLeaseSql, createSchemaSql, tablesFor, writeRowSql } from '../src/postgres-sql.js'
 import type { PostgresTables } from '../src/protocol.js'
-import { median } from './percentiles.js'
 import { threadTimes } from './thread-cpu.js'
 
 /** The drivers compared: pg as the worker uses it (unnamed statements), pg with a named prepared statement, and porsager's postgres (prepares by default). */
@@ -77,6 +76,11 @@ async function runJob (job: Job): Promise<Figures> {
   const cpuNs = threadTimes().runNs - cpu.runNs
   await end()
   return { perSecond: job.writes / (elapsed / 1000), cpuUsPerWrite: cpuNs / 1000 / job.writes }
+}
+
+function median (samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
 }
 
 async function inWorker (job: Job): Promise<Figures> {
