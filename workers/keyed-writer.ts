@@ -193,8 +193,8 @@ async function writeSnapshot (): Promise<WriteResult> {
   const start = performance.now()
   let data: string | Uint8Array
   try {
-    const text = members?.text(mirror ?? new Map())
-    data = text === undefined ? await encode(config.codec, Object.fromEntries(mirror ?? [])) : wrapBytes(config.codec, text, { kind: 'file' })
+    const json = members?.bytes(mirror ?? new Map())
+    data = json === undefined ? await encode(config.codec, Object.fromEntries(mirror ?? [])) : wrapBytes(config.codec, json, { kind: 'file' })
   } catch (err) {
     return failed('the encoder failed', err, 'encode')
   }
