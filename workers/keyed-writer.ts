@@ -247,7 +247,7 @@ async function writeSnapshot (): Promise<WriteResult> {
 // refused as it is (the next write reads it again, and refuses it again if it must); after any
 // other failure no change goes to that journal again until the whole state is in a snapshot, so a
 // journal that may have a torn tail or have been swapped under the store is never extended.
-function appendFailed (err: unknown, step: 'opened' | 'appended to'): WriteResult {
+function appendFailed (err: unknown, step: 'opened or created' | 'appended to'): WriteResult {
   if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
   mustSnapshot = true
   return failed(`the journal could not be ${step}, so these changes were not written; the next write rewrites the whole file (a snapshot) and starts a new journal`, err)
@@ -260,7 +260,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
     // Opened (or created) first: an encrypted record is bound to the offset it is written at.
     offset = ensureWriter().size
   } catch (err) {
-    return appendFailed(err, 'opened')
+    return appendFailed(err, 'opened or created')
   }
   let record: Buffer
   try {
