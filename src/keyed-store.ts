@@ -147,6 +147,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
       // A refused save means another owner took over: every later save is refused at once.
       onFailure: (err) => { if (err instanceof StoreFencedError) this.#lease?.fenced() },
       stop: async () => { await this.#worker.terminate() },
+      settled: async () => pg !== undefined || await this.#worker.settled(),
       kept: 'changes'
     })
     this.#lease = this.#core.lease
@@ -514,7 +515,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
 
   // postMessage copies on this thread: a value too deep for it fails here, before any worker sees
   // it. Find which, leave them out like the values JSON refuses, post the rest.
-  #post (taken: Taken<V>, request: WithoutId<Extract<KeyedRequest, { type: 'write' | 'ops' }>>, refused: Refused[]): { readonly result: Promise<WriteResult>, readonly postMs: number } {
+  #post (taken: Taken<V>, request: WithoutId<Extract<KeyedRequest, { type: 'write' | 'ops' }>>, refused: Refused[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
     let dispatched
     try {
       dispatched = this.#worker.request(request)

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads'
+import { TerminatedThreads } from './terminated-threads.js'
 import { WriteTimeoutError } from './write-outcome.js'
 
 /** Options of {@link PinnedWorker}. */
@@ -14,8 +15,11 @@ export interface PinnedWorkerOptions {
 export interface Dispatched<R> {
   /** Settles with the worker's answer, or rejects when the worker died or timed out. */
   readonly response: Promise<R>
-  /** Milliseconds the main thread spent in postMessage (the structured-clone serialization). */
-  readonly postMs: number
+  /**
+   * Milliseconds the main thread spent in postMessage (the structured-clone serialization), or
+   * undefined when the request waits for a terminated thread to exit and is posted later.
+   */
+  readonly postMs: number | undefined
 }
 
 /** A request without its `id`, for each member of a union of requests. */
@@ -46,10 +50,21 @@ interface Outstanding<R> {
   readonly timer: NodeJS.Timeout | undefined
 }
 
+/** A request made while a terminated thread had not exited yet: posted to the next thread once it has. */
+interface Waiting {
+  readonly message: object
+  readonly transferList: readonly TransferListItem[] | undefined
+}
+
+// The one target every thread of a PinnedWorker writes to, as TerminatedThreads keys it.
+const TARGET = 'target'
+
 /**
  * One worker thread kept for as long as its owner lives, unlike a pool's threads that come and go.
  * A keyed store's mirror lives in it. When it dies a fresh one starts on the next request, and
- * `generation` tells the owner that the state it kept is gone.
+ * `generation` tells the owner that the state it kept is gone. A thread terminated by a timeout
+ * may still be inside a system call (a rename, a write) that lands when it returns: the next thread
+ * is only started, and the requests made meanwhile posted to it, once that one has exited.
  */
 export class PinnedWorker<Q extends { readonly id: number }, R extends { readonly id: number }> {
   readonly #url: URL
@@ -57,6 +72,9 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
   readonly #options: PinnedWorkerOptions
   readonly #outstanding = new Map<number, Outstanding<R>>()
   #worker: Worker | undefined
+  // Defined while this generation's thread waits for a terminated one to exit: the requests made meanwhile, in order.
+  #waiting: Waiting[] | undefined
+  readonly #terminated = new TerminatedThreads()
   #generation = 0
   #nextId = 1
 
@@ -71,9 +89,9 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     return this.#generation
   }
 
-  /** True while a thread is running. */
+  /** True while a thread is running, or is to start (once a terminated one has exited) for requests already made. */
   get alive (): boolean {
-    return this.#worker !== undefined
+    return this.#worker !== undefined || this.#waiting !== undefined
   }
 
   /** Starts the thread now if it is not running; returns the generation that will answer the next request. */
@@ -85,18 +103,25 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
   /**
    * Sends a request (its `id` is assigned here) and returns its answer with the main-thread cost of
    * posting it; `what` names the request in the timeout's message ("the load took longer ...").
+   * The timeout counts a wait for a terminated thread to exit: a thread stuck in a system call for
+   * good fails the requests at the timeout instead of leaving them waiting.
    */
   request (message: WithoutId<Q>, transferList?: readonly TransferListItem[], what = 'write'): Dispatched<R> {
-    const worker = this.#start()
+    this.#start()
+    const worker = this.#worker
     const id = this.#nextId++
     const response = new Promise<R>((resolve, reject) => {
       const timeout = this.#options.timeoutMs
       const timer = timeout > 0
-        ? setTimeout(() => { this.#kill(worker, new WriteTimeoutError(what, timeout)) }, timeout)
+        ? setTimeout(() => { this.#timedOut(worker, what, timeout) }, timeout)
         : undefined
       timer?.unref()
       this.#outstanding.set(id, { resolve, reject, timer })
     })
+    if (worker === undefined) {
+      this.#waiting?.push({ message: { ...message, id }, transferList })
+      return { response, postMs: undefined }
+    }
     if (this.#outstanding.size === 1) worker.ref()
     const start = performance.now()
     try {
@@ -111,9 +136,17 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
   /** Stops the thread; requests still outstanding reject. */
   async terminate (): Promise<void> {
     const worker = this.#worker
-    if (worker === undefined) return
-    this.#fail(worker, new Error('the worker was terminated'))
-    await worker.terminate()
+    this.#drop(new Error('the worker was terminated'))
+    await worker?.terminate()
+  }
+
+  /**
+   * Resolves true once no thread terminated by a timeout is alive, so none of its writes can land
+   * any more; false when one still is after another timeout (with no timeout, it waits as long as
+   * the thread lives).
+   */
+  async settled (): Promise<boolean> {
+    return await this.#terminated.settled(TARGET, this.#options.timeoutMs)
   }
 
   // Flags that act on the whole process (V8's --expose-gc, --max-old-space-size) are refused in
@@ -132,11 +165,50 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     }
   }
 
-  #start (): Worker {
-    if (this.#worker !== undefined) return this.#worker
-    const worker = this.#construct(workerExecArgv(process.execArgv))
+  // Starts the next generation: its thread at once, or once the terminated ones have exited.
+  #start (): void {
+    if (this.#worker !== undefined || this.#waiting !== undefined) return
     this.#generation++
+    const exited = this.#terminated.exited(TARGET)
+    if (exited === undefined) {
+      this.#worker = this.#launch()
+      return
+    }
+    const waiting: Waiting[] = []
+    this.#waiting = waiting
+    exited.then(() => { this.#startWaiting(waiting) }, () => {})
+  }
+
+  #startWaiting (waiting: readonly Waiting[]): void {
+    // Given up meanwhile (a timeout, terminate()): its requests were failed, none is posted.
+    if (this.#waiting !== waiting) return
+    this.#waiting = undefined
+    let worker: Worker
+    try {
+      worker = this.#launch()
+    } catch (err) {
+      this.#drop(err as Error)
+      return
+    }
     this.#worker = worker
+    this.#postWaiting(worker, waiting)
+  }
+
+  #postWaiting (worker: Worker, waiting: readonly Waiting[]): void {
+    if (this.#outstanding.size > 0) worker.ref()
+    for (const { message, transferList } of waiting) {
+      try {
+        worker.postMessage(message, transferList)
+      } catch (err) {
+        // A message that cannot be posted now could not have been then: it fails alone, as it would have.
+        const id = (message as { id: number }).id
+        this.#settle(id)?.reject(err as Error)
+      }
+    }
+  }
+
+  #launch (): Worker {
+    const worker = this.#construct(workerExecArgv(process.execArgv))
     // Idle, it must not keep the process alive; request() refs it while answers are awaited.
     worker.unref()
     worker.on('message', (response: R) => {
@@ -157,15 +229,31 @@ export class PinnedWorker<Q extends { readonly id: number }, R extends { readonl
     return outstanding
   }
 
-  #kill (worker: Worker, reason: Error): void {
-    this.#fail(worker, reason)
-    worker.terminate().catch(() => {})
+  // A request past its timeout: on a running thread, the thread is terminated; while it waited for
+  // a terminated thread to exit, it and those waiting with it fail, and the next request starts over.
+  #timedOut (worker: Worker | undefined, what: string, timeout: number): void {
+    const current = this.#worker
+    if (worker !== undefined && worker !== current) return
+    if (current === undefined) {
+      this.#drop(new WriteTimeoutError(what, timeout, 'it never started: the thread of an earlier request, terminated mid-write, had not exited yet'))
+      return
+    }
+    // Kept until it exits: no thread after it may write before its last system call has returned.
+    this.#terminated.add(TARGET, [current])
+    this.#fail(current, new WriteTimeoutError(what, timeout))
+    current.terminate().catch(() => {})
   }
 
   // Every request outstanding on a dead thread fails with the reason it died.
   #fail (worker: Worker, reason: Error): void {
     if (this.#worker !== worker) return
+    this.#drop(reason)
+  }
+
+  // Forgets the current generation's thread (running or waiting to start) and fails its requests.
+  #drop (reason: Error): void {
     this.#worker = undefined
+    this.#waiting = undefined
     for (const [id, outstanding] of this.#outstanding) {
       this.#settle(id)
       outstanding.reject(reason)

@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import type { ResourceLimits, TransferListItem, Worker } from 'node:worker_threads'
+import type { ResourceLimits, TransferListItem } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { StoreClosedError, StoreInvalidOptionError } from './errors.js'
 import type { WriteResult, WriteTarget, WriteTask } from './protocol.js'
 import { kDispatch, kTargetSettled } from './symbols.js'
+import { TerminatedThreads } from './terminated-threads.js'
 import { WriteTimeoutError } from './write-outcome.js'
 
 /** Options of {@link WriterPool}. */
@@ -73,12 +74,6 @@ function targetKey (target: WriteTarget): string {
   return target.kind === 'file' ? `file:${target.path}` : `postgres:${target.describe}:${target.tables.rows}:${target.key}`
 }
 
-function exitOf (worker: Worker): Promise<void> {
-  // threadId is -1 once the thread is gone; 'exit' is emitted asynchronously, never before this runs.
-  if (worker.threadId === -1) return Promise.resolve()
-  return new Promise((resolve) => { worker.once('exit', () => { resolve() }) })
-}
-
 /**
  * What Piscina needs of an AbortSignal (its listener, `aborted`, `reason`) for one write, without
  * an AbortController and EventTarget's listener machinery on every dispatch: Piscina terminates
@@ -122,7 +117,7 @@ export class WriterPool {
   // Piscina rejects an aborted write first and only then terminates its thread, without waiting:
   // a thread inside a rename or an fsync finishes that call before it stops. Until it is gone, no
   // later write to the same target starts, so its old bytes cannot land over newer ones.
-  readonly #terminated = new Map<string, Promise<void>>()
+  readonly #terminated = new TerminatedThreads()
   #closed = false
 
   constructor (options: WriterPoolOptions = {}) {
@@ -162,7 +157,7 @@ export class WriterPool {
    */
   [kDispatch] (task: WriteTask, transferList?: TransferListItem[]): { readonly result: Promise<WriteResult>, readonly postMs: number | undefined } {
     const key = targetKey(task.target)
-    const waits = this.#terminated.has(key)
+    const waits = this.#terminated.exited(key) !== undefined
     const queuedBefore = this.#piscina?.queueSize ?? 0
     const threadsBefore = this.threads
     const start = performance.now()
@@ -189,7 +184,7 @@ export class WriterPool {
     const timeout = this.#options.writeTimeout
     const abort = new WriteAbort()
     this.#aborts.set(abort, key)
-    const terminated = this.#terminated.get(key)
+    const terminated = this.#terminated.exited(key)
     let waiting = terminated !== undefined
     const timer = timeout === 0
       ? undefined
@@ -228,13 +223,7 @@ export class WriterPool {
     abort.abort(reason)
     if (key === undefined || piscina === undefined) return
     const after = new Set(piscina.threads)
-    const exits = before.filter((worker) => !after.has(worker)).map(exitOf)
-    if (exits.length === 0) return
-    const previous = this.#terminated.get(key)
-    const gone: Promise<void> = Promise.all(previous === undefined ? exits : [previous, ...exits]).then(() => {
-      if (this.#terminated.get(key) === gone) this.#terminated.delete(key)
-    })
-    this.#terminated.set(key, gone)
+    this.#terminated.add(key, before.filter((worker) => !after.has(worker)))
   }
 
   /**
@@ -243,20 +232,7 @@ export class WriterPool {
    * `writeTimeout` (with `writeTimeout: 0`, it waits as long as the thread lives).
    */
   async [kTargetSettled] (path: string): Promise<boolean> {
-    const limitMs = this.#options.writeTimeout
-    const terminated = this.#terminated.get(`file:${path}`)
-    if (terminated === undefined) return true
-    if (limitMs === 0) {
-      await terminated
-      return true
-    }
-    let timer: NodeJS.Timeout | undefined
-    const settled = await Promise.race([
-      terminated.then(() => true),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false) }, limitMs) })
-    ])
-    clearTimeout(timer)
-    return settled
+    return await this.#terminated.settled(`file:${path}`, this.#options.writeTimeout)
   }
 
   /**

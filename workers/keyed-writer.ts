@@ -64,7 +64,8 @@ let onDisk: OnDisk = { kind: 'absent' }
 let writer: JournalWriter | undefined
 // Bytes of change records in the journal: what a compaction would fold in.
 let recordBytes = 0
-// Set after a failed append: the next write is a snapshot, whatever the journal's size.
+// Set once the journal could not be opened or appended to: the next write is a snapshot, whatever
+// the journal's size, and the journal starts over after it.
 let mustSnapshot = false
 
 class LoadFailure extends Error {
@@ -243,10 +244,13 @@ async function writeSnapshot (): Promise<WriteResult> {
 }
 
 // Opening the journal and appending to it fail alike: a file this process must not trust is
-// refused as it is; anything else is a failed append.
-function appendFailed (err: unknown): WriteResult {
+// refused as it is (the next write reads it again, and refuses it again if it must); after any
+// other failure no change goes to that journal again until the whole state is in a snapshot, so a
+// journal that may have a torn tail or have been swapped under the store is never extended.
+function appendFailed (err: unknown, step: 'opened or created' | 'appended to'): WriteResult {
   if (err instanceof UntrustedJournalError) return failed('the journal was not appended to', err)
-  return failed('the journal append failed; the next write is a snapshot', err)
+  mustSnapshot = true
+  return failed(`the journal could not be ${step}, so these changes were not written; the next write rewrites the whole file (a snapshot) and starts a new journal`, err)
 }
 
 function append (ops: readonly KeyedOp[]): WriteResult {
@@ -256,7 +260,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
     // Opened (or created) first: an encrypted record is bound to the offset it is written at.
     offset = ensureWriter().size
   } catch (err) {
-    return appendFailed(err)
+    return appendFailed(err, 'opened or created')
   }
   let record: Buffer
   try {
@@ -269,7 +273,7 @@ function append (ops: readonly KeyedOp[]): WriteResult {
   try {
     appendRecord(record)
   } catch (err) {
-    return appendFailed(err)
+    return appendFailed(err, 'appended to')
   }
   recordBytes += record.byteLength
   return { ok: true, bytes: record.byteLength, encodeMs: encoded - start, writeMs: performance.now() - encoded }
