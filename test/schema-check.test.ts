@@ -55,6 +55,17 @@ for (const [what, value, kind, message] of refused) {
   })
 }
 
+test('under codecs.schema() a class instance is checked as its own fields: a Map in one is refused at its path, and a toJSON() class inside one is refused too', async () => {
+  class Holder { constructor (readonly inner: unknown) {} }
+  const store = open()
+  await store.save({ h: new Holder({ list: [1, 2] }) })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"h":{"inner":{"list":[1,2]}}}')
+  await assert.rejects(store.save({ h: new Holder({ m: new Map() }) }), { code: 'ERR_STORE_ENCODE', message: /a Map at \$\.h\.inner\.m:/ })
+  await assert.rejects(store.save({ h: new Holder([new Money(1)]) }), { code: 'ERR_STORE_DATA_CLONE', message: /an instance of Money with a toJSON\(\) method at \$\.h\.inner\[0\]:/ })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"h":{"inner":{"list":[1,2]}}}')
+  await store.close()
+})
+
 test('under codecs.schema() a versioned store names paths inside the saved value, not inside its envelope', async () => {
   const store = open({ version: 1 })
   await assert.rejects(store.save({ a: { b: new Map() } }), { code: 'ERR_STORE_ENCODE', message: /a Map at \$\.a\.b:/ })
