@@ -2,6 +2,7 @@
 // Type-only on purpose: the worker must never pull main-thread state in with a runtime import.
 
 import type { KeyObject } from 'node:crypto'
+import type { FidelityProblem } from './json-problems.js'
 
 /** A codec that turns a value into bytes, described as plain data. */
 export type BaseCodecSpec =
@@ -117,6 +118,19 @@ export interface PostgresTables {
 /** Every target a worker can write to. */
 export type WriteTarget = FileTarget | PostgresTarget
 
+/**
+ * The JSON check a worker runs on a write's deserialized copy before encoding it (codecs.schema()):
+ * the copy is what is written, so it is what is judged, and the main thread pays only the copy.
+ */
+export interface JsonCheck {
+  /** Accept what JSON silently drops or changes, as the codec's `lossy` option says. */
+  readonly lossy: boolean | undefined
+  /** Objects a walk without an identity set may visit (the copy's byte length bounds it). */
+  readonly budget: number
+  /** `'data'`: check that member of the copy (a versioning envelope's), so paths name places in the saved value. */
+  readonly member: 'data' | undefined
+}
+
 /** One write, as the worker receives it. */
 export interface WriteTask {
   readonly target: WriteTarget
@@ -129,6 +143,8 @@ export interface WriteTask {
   readonly previousHash?: string | undefined
   /** Return the SHA-256 of the bytes even without a previousHash (the first write of a store). */
   readonly hashOutput?: boolean | undefined
+  /** Check the `'serialized'` copy before encoding it; nothing is written when the check finds a problem. */
+  readonly check?: JsonCheck | undefined
 }
 
 /** Which step of a write failed; decides the error class on the main side. */
@@ -163,6 +179,8 @@ export type WriteResult =
     readonly message: string
     readonly cause: SerializedError
   }
+  /** The task's JSON check refused the copy; the main thread turns the problem into its error. */
+  | { readonly ok: false, readonly stage: 'check', readonly problem: FidelityProblem }
 
 /** One change to a keyed state: `[key]` deletes the key, `[key, value]` sets it. */
 export type KeyedOp = readonly [key: string] | readonly [key: string, value: unknown]

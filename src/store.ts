@@ -219,7 +219,8 @@ export class Store<T = unknown> {
       value: handoff.value,
       form: handoff.form,
       previousHash: this.#skipUnchanged ? this.#lastHash : undefined,
-      hashOutput: this.#skipUnchanged
+      hashOutput: this.#skipUnchanged,
+      check: handoff.check
     }
     const { result, mainMs } = await this.#core.write(checkMs, () => this.#pool[kDispatch](task, handoff.transfer))
     this.#lastHash = result.hash

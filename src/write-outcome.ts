@@ -8,6 +8,7 @@ import {
   StoreFencedError,
   StoreWriteError
 } from './errors.js'
+import { jsonProblemError } from './json-fidelity.js'
 import type { SerializedError, WriteResult } from './protocol.js'
 
 // Turns what came back from a worker (an answer or a rejection) into the StoreError a caller sees,
@@ -67,6 +68,8 @@ export function rebuildError (data: SerializedError): Error {
 
 /** The StoreError for a write the worker answered as failed. */
 export function failureFromResult (result: Extract<WriteResult, { ok: false }>, context: StoreErrorContext): StoreError {
+  // The same error, message and permanence as when the main thread finds the problem itself.
+  if (result.stage === 'check') return jsonProblemError(result.problem, context)
   const cause = rebuildError(result.cause)
   const message = `${result.message}: ${cause.message}`
   const withCause = { ...context, cause }

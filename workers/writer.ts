@@ -5,6 +5,7 @@ import type { WriteResult, WriteTarget, WriteTask } from '../src/protocol.js'
 import { atomicWriteSync, DirectorySyncError } from './atomic-write.js'
 import { wrapBytes } from '../src/codec-frames.js'
 import { encodeBase, encoded } from './encoders.js'
+import { type FidelityProblem, findJsonProblem } from '../src/json-problems.js'
 import { FencedWrite, refuseUnchanged, writeRow } from './postgres-write.js'
 import { serializeError as serialize } from './serialize-error.js'
 
@@ -17,15 +18,30 @@ export interface EncodedWrite {
   readonly data: string | Uint8Array | undefined
 }
 
-// The base codec's bytes: sent ready by the main thread, or encoded here from the value's copy.
+// A copy the task's JSON check refused: what it found goes back to the main thread as data.
+class Refused {
+  constructor (readonly problem: FidelityProblem) {}
+}
+
+// The base codec's bytes: sent ready by the main thread, or encoded here from the value's copy,
+// after the task's JSON check (a problem comes back as data; nothing is encoded or written).
 // Compression and encryption come after, in encodeAndWrite.
-async function bytesOf (task: WriteTask): Promise<string | Uint8Array> {
+async function bytesOf (task: WriteTask): Promise<string | Uint8Array | Refused> {
   const { form } = task
   switch (form) {
     case 'encoded':
       return encoded(task.value)
-    case 'serialized':
-      return await encodeBase(task.codec, deserialize(task.value as Uint8Array))
+    case 'serialized': {
+      const copy: unknown = deserialize(task.value as Uint8Array)
+      const { check } = task
+      if (check !== undefined) {
+        // The copy holds no getters or proxies: reading it cannot throw or change it.
+        const checked = check.member === undefined ? copy : (copy as Record<string, unknown>)[check.member]
+        const problem = findJsonProblem(checked, { lossy: check.lossy, cloned: true }, check.budget)
+        if (problem !== undefined) return new Refused(problem)
+      }
+      return await encodeBase(task.codec, copy)
+    }
     default:
       throw new Error(`unknown write form ${JSON.stringify(form)}: this should not happen`)
   }
@@ -45,7 +61,9 @@ export async function encodeAndWrite (task: WriteTask): Promise<EncodedWrite> {
   const start = performance.now()
   let plain: string | Uint8Array
   try {
-    plain = await bytesOf(task)
+    const bytes = await bytesOf(task)
+    if (bytes instanceof Refused) return { data: undefined, result: { ok: false, stage: 'check', problem: bytes.problem } }
+    plain = bytes
   } catch (err) {
     return { data: undefined, result: { ok: false, stage: 'encode', message: 'the encoder failed', cause: serialize(err) } }
   }
