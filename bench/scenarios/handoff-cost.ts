@@ -25,6 +25,24 @@ interface HandoffRow {
    * beside it: at 1 or more, offloading a JSON encode saves the main thread nothing.
    */
   readonly ratioToStringify: number
+  /** What designs without this library's extra steps cost the main thread, timed in the same alternation, when measured. */
+  readonly floors?: HandoffFloors
+}
+
+/** One floor: its main-thread ms per call (median) and the median of per-call ratios to a JSON.stringify timed beside it. */
+interface FloorFigure {
+  readonly ms: number
+  readonly ratioToStringify: number
+}
+
+/** The floors of the design at one state size, each timed beside a JSON.stringify like `save()`. */
+export interface HandoffFloors {
+  /** `JSON.stringify(state)` then `postMessage(text)` to a raw worker that drops it: the least any stringify-on-main offload costs. */
+  readonly stringifyPost: FloorFigure
+  /** `postMessage(state)` (a structured clone) to that worker: the least a clone-and-encode-in-the-worker design costs. */
+  readonly clonePost: FloorFigure
+  /** `save()` under `codecs.json({ lossy: true })`: this library without the fidelity check. */
+  readonly lossy: FloorFigure
 }
 
 /** Main-thread ms per save of another codec, against JSON.stringify of the same value in the same run. */
