@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads'
+import { type TransferListItem, Worker } from 'node:worker_threads'
 import type { FloorWorkerData } from './bare-write.js'
 
 const FLOOR_WORKER = new URL('./floor-worker.js', import.meta.url)
@@ -31,11 +31,11 @@ export class FloorWorker {
    * Posts `message` (the copy happens inside this call, so a caller can time it) and returns a
    * promise of the worker's answer, to await outside the timed part.
    */
-  post (message: unknown): Promise<void> {
+  post (message: unknown, transfer?: readonly TransferListItem[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     if (this.#pending !== undefined) return Promise.reject(new Error('FloorWorker.post() called before the previous message was answered'))
     const answered = new Promise<void>((resolve, reject) => { this.#pending = { resolve, reject } })
-    this.#worker.postMessage(message)
+    this.#worker.postMessage(message, transfer)
     return answered
   }
 

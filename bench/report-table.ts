@@ -17,7 +17,7 @@ const rounds = (ratios: readonly number[]): string => ratios.map((r) => r.toFixe
 const hopText = (hop: HopFigures | undefined): string => hop === undefined ? '' : `; a bare worker hop ${hop.opsPerSec.toFixed(0)}/s, ratio ${hop.ratio.toFixed(2)} (rounds: ${rounds(hop.roundRatios)})`
 
 /** The main-thread table's floor columns, each a median of per-call ratios like `call / stringify`. */
-const FLOOR_HEADERS = ['stringify + post / stringify', 'clone + post / stringify', 'lossy call / stringify'] as const
+const FLOOR_HEADERS = ['stringify + post / stringify', 'clone + post / stringify', 'serialize + transfer / stringify', 'lossy call / stringify'] as const
 
 /** Formats a byte count as the scenario names do: 1KB, 150KB, 1.5MB (and 26B below a kilobyte). */
 export function sizeLabel (bytes: number): string {
@@ -77,9 +77,9 @@ export function formatReport (result: RunResult, verdict?: GateVerdict, targets?
     const ratio = (r: { readonly actualBytes: number }, value: number | undefined): string => value === undefined ? '' : r.actualBytes < RATIO_MIN_BYTES ? '—' : value.toFixed(2)
     out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify', ...(floored ? FLOOR_HEADERS : [])], result.handoff.rows.map((r) => [
       sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), ratio(r, r.ratioToStringify),
-      ...(floored ? [ratio(r, r.floors?.stringifyPost.ratioToStringify), ratio(r, r.floors?.clonePost.ratioToStringify), ratio(r, r.floors?.lossy.ratioToStringify)] : [])
+      ...(floored ? [ratio(r, r.floors?.stringifyPost.ratioToStringify), ratio(r, r.floors?.clonePost.ratioToStringify), ratio(r, r.floors?.serializeTransfer.ratioToStringify), ratio(r, r.floors?.lossy.ratioToStringify)] : [])
     ])), '')
-    if (floored) out.push('Floors, timed beside each save() against a JSON.stringify of their own: stringify + post = JSON.stringify then postMessage(text) to a raw worker (the least any design that stringifies on the main thread costs); clone + post = postMessage(state), a structured clone (the least a design that encodes in the worker costs); lossy = save() under codecs.json({ lossy: true }), the library without the JSON check.', '')
+    if (floored) out.push('Floors, timed beside each save() against a JSON.stringify of their own: stringify + post = JSON.stringify then postMessage(text) to a raw worker (the least any design that stringifies on the main thread costs); clone + post = postMessage(state), the structured clone of postMessage itself; serialize + transfer = v8.serialize(state) posted with its bytes transferred, as the store does for schema and module codecs (the least a design that encodes in the worker costs); lossy = save() under codecs.json({ lossy: true }), the library without the JSON check.', '')
     const others = result.handoff.codecRows ?? []
     if (others.length > 0) {
       out.push('The other codecs: save() call on the main thread (ms) against JSON.stringify of the same value in the same run.')

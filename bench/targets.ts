@@ -54,13 +54,14 @@ function row (section: string, figure: string, actual: number | undefined, targe
 /**
  * The floors that bound each codec's main-thread figure. codecs.json() (and gzip of it) must
  * stringify on the main thread, so its floor is a stringify and a post of the text; the lossy save
- * is the same library without the fidelity check. The other codecs copy the value to the worker,
- * so theirs is a structured-clone post.
+ * is the same library without the fidelity check. The other codecs copy the value to the worker:
+ * the least such a copy costs is v8.serialize with its bytes transferred (as the store does), and a
+ * post of the value as is, postMessage's own clone, is shown beside it.
  */
 function mainFloors (codec: string, floors: HandoffFloors | undefined): Array<[string, number | undefined]> {
   if (codec === 'json') return [['stringify + post alone', floors?.stringifyPost.ratioToStringify], ['lossy', floors?.lossy.ratioToStringify]]
   if (codec === 'gzip(json)') return [['stringify + post alone', floors?.stringifyPost.ratioToStringify]]
-  return [['clone + post alone', floors?.clonePost.ratioToStringify]]
+  return [['v8.serialize + transfer alone', floors?.serializeTransfer.ratioToStringify], ['clone + post alone', floors?.clonePost.ratioToStringify]]
 }
 
 const HOP = 'a bare worker hop in this run'

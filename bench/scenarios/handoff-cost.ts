@@ -40,8 +40,14 @@ interface FloorFigure {
 export interface HandoffFloors {
   /** `JSON.stringify(state)` then `postMessage(text)` to a raw worker that drops it: the least any stringify-on-main offload costs. */
   readonly stringifyPost: FloorFigure
-  /** `postMessage(state)` (a structured clone) to that worker: the least a clone-and-encode-in-the-worker design costs. */
+  /** `postMessage(state)` (a structured clone) to that worker: what a clone-and-encode-in-the-worker design costs when it posts the value as is. */
   readonly clonePost: FloorFigure
+  /**
+   * `v8.serialize(state)` then a post that transfers the bytes: the least a clone-and-encode-in-the-worker
+   * design costs (postMessage's own serializer is slower than v8.serialize). This library's schema and
+   * module codecs hand off this way.
+   */
+  readonly serializeTransfer: FloorFigure
   /** `save()` under `codecs.json({ lossy: true })`: this library without the fidelity check. */
   readonly lossy: FloorFigure
 }
@@ -134,6 +140,12 @@ async function pairedCalls (arms: readonly Arm[], state: unknown, iterations: nu
   return paired
 }
 
+/** The bytes and their transfer list, as the store sends a copy: a buffer of its own moves; a view into a larger one is copied first. */
+function ownedBytes (bytes: Uint8Array): [Uint8Array, ArrayBuffer[]] {
+  const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : new Uint8Array(bytes)
+  return [owned, [owned.buffer as ArrayBuffer]]
+}
+
 const figure = (paired: PairedCalls): FloorFigure => ({ ms: median(paired.calls), ratioToStringify: median(paired.ratios) })
 
 function p50 (bench: Bench, name: string): number {
@@ -160,11 +172,12 @@ async function measureSize (sizeBytes: number, options: HandoffOptions & { reado
       arms.push(
         async () => await drop.post(JSON.stringify(state)),
         async () => await drop.post(state),
+        async () => await drop.post(...ownedBytes(serialize(state))),
         async () => await lossy.save(state)
       )
     }
     const warm = saver.writes.length + 1
-    const [json, stringifyPost, clonePost, lossySave] = await pairedCalls(arms, state, iterations) as [PairedCalls, ...Array<PairedCalls | undefined>]
+    const [json, stringifyPost, clonePost, serializeTransfer, lossySave] = await pairedCalls(arms, state, iterations) as [PairedCalls, ...Array<PairedCalls | undefined>]
     const handoffMs = median(saver.writes.slice(warm).flatMap((w) => w.mainMs === undefined ? [] : [w.mainMs]))
     if (options.everyCodec === true) {
       for (const [codec, spec] of otherCodecs()) {
@@ -185,9 +198,9 @@ async function measureSize (sizeBytes: number, options: HandoffOptions & { reado
       handoffMs,
       saveCallMs: median(json.calls),
       ratioToStringify: median(json.ratios),
-      ...(stringifyPost === undefined || clonePost === undefined || lossySave === undefined
+      ...(stringifyPost === undefined || clonePost === undefined || serializeTransfer === undefined || lossySave === undefined
         ? {}
-        : { floors: { stringifyPost: figure(stringifyPost), clonePost: figure(clonePost), lossy: figure(lossySave) } })
+        : { floors: { stringifyPost: figure(stringifyPost), clonePost: figure(clonePost), serializeTransfer: figure(serializeTransfer), lossy: figure(lossySave) } })
     }
   } finally {
     await saver.close()
