@@ -35,7 +35,13 @@ export class FloorWorker {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     if (this.#pending !== undefined) return Promise.reject(new Error('FloorWorker.post() called before the previous message was answered'))
     const answered = new Promise<void>((resolve, reject) => { this.#pending = { resolve, reject } })
-    this.#worker.postMessage(message, transfer)
+    try {
+      this.#worker.postMessage(message, transfer)
+    } catch (err) {
+      // Nothing was sent (a value that cannot be cloned): no answer will come.
+      this.#pending = undefined
+      return Promise.reject(err)
+    }
     return answered
   }
 
