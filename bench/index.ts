@@ -156,7 +156,7 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
     result.loopLatency = loopLatency
 
     step('throughput: save() against the bare fsync loop')
-    result.throughput = await withTimeLimit('throughput', limitFor(plan.throughput.rounds * plan.throughput.timePerTaskMs * 3), runThroughput({ dir: workDir, pool, ...plan.throughput, extended: plan.million !== undefined }))
+    result.throughput = await withTimeLimit('throughput', limitFor(plan.throughput.rounds * plan.throughput.timePerTaskMs * 3), runThroughput({ dir: workDir, pool, ...plan.throughput, extended: plan.million !== undefined, hop: plan.million !== undefined }))
     memory.push({ after: 'throughput', ...memorySnapshot() })
 
     step(`many stores: ${plan.manyStores.stores} saving concurrently`)
@@ -164,7 +164,7 @@ async function runSuite (plan: ReturnType<typeof suitePlan>, result: { loopLaten
     memory.push({ after: 'many-stores', ...memorySnapshot() })
 
     step('hand-off cost against JSON.stringify')
-    result.handoff = await withTimeLimit('hand-off cost', limitFor(plan.handoffSizes.length * 2000), runHandoffCost({ dir: workDir, pool, sizes: plan.handoffSizes, timePerTaskMs: 300, everyCodec: plan.million !== undefined }))
+    result.handoff = await withTimeLimit('hand-off cost', limitFor(plan.handoffSizes.length * 2000), runHandoffCost({ dir: workDir, pool, sizes: plan.handoffSizes, timePerTaskMs: 300, everyCodec: plan.million !== undefined, floors: plan.million !== undefined }))
     memory.push({ after: 'handoff', ...memorySnapshot() })
 
     if (plan.keyed !== undefined) {

@@ -1,6 +1,6 @@
 import { checkStatus, type GateVerdict } from './gate.js'
 import type { LoopStats } from './loop-monitor.js'
-import type { RunResult } from './run-result.js'
+import type { HopFigures, RunResult } from './run-result.js'
 import type { PostgresResult } from './scenarios/postgres.js'
 import type { KeyedWindowFigures, PostgresKeyedResult } from './scenarios/postgres-keyed.js'
 import { formatTargets, type TargetsConfig, targetRows } from './targets.js'
@@ -13,6 +13,11 @@ function table (headers: readonly string[], rows: ReadonlyArray<readonly string[
 
 const ms = (n: number): string => n.toFixed(2)
 const pct = (n: number): string => `${(n * 100).toFixed(0)}%`
+const rounds = (ratios: readonly number[]): string => ratios.map((r) => r.toFixed(2)).join(', ')
+const hopText = (hop: HopFigures | undefined): string => hop === undefined ? '' : `; a bare worker hop ${hop.opsPerSec.toFixed(0)}/s, ratio ${hop.ratio.toFixed(2)} (rounds: ${rounds(hop.roundRatios)})`
+
+/** The main-thread table's floor columns, each a median of per-call ratios like `call / stringify`. */
+const FLOOR_HEADERS = ['stringify + post / stringify', 'clone + post / stringify', 'serialize + transfer / stringify', 'lossy call / stringify'] as const
 
 /** Formats a byte count as the scenario names do: 1KB, 150KB, 1.5MB (and 26B below a kilobyte). */
 export function sizeLabel (bytes: number): string {
@@ -55,10 +60,11 @@ export function formatReport (result: RunResult, verdict?: GateVerdict, targets?
   }
   if (result.throughput !== undefined) {
     const t = result.throughput
-    out.push(`Durable writes of ${t.payloadBytes} B, sequential (higher is better): save() ${t.saveOpsPerSec.toFixed(0)}/s, bare fsync loop ${t.bareOpsPerSec.toFixed(0)}/s, ratio ${t.ratio.toFixed(2)} (rounds: ${t.roundRatios.map((r) => r.toFixed(2)).join(', ')}); the library's atomicWriteSync on the main thread ${t.atomicWriteOpsPerSec.toFixed(0)}/s`)
+    out.push(`Durable writes of ${t.payloadBytes} B, sequential (higher is better): save() ${t.saveOpsPerSec.toFixed(0)}/s, bare fsync loop ${t.bareOpsPerSec.toFixed(0)}/s, ratio ${t.ratio.toFixed(2)} (rounds: ${rounds(t.roundRatios)})${hopText(t.hop)}; the library's atomicWriteSync on the main thread ${t.atomicWriteOpsPerSec.toFixed(0)}/s`)
     for (const [label, pair] of [['1 MB', t.large], ["1 KB, durability 'none' against the loop without fsync", t.noSync]] as const) {
-      if (pair !== undefined) out.push(`  ${label}: save() ${pair.saveOpsPerSec.toFixed(0)}/s, bare ${pair.bareOpsPerSec.toFixed(0)}/s, ratio ${pair.ratio.toFixed(2)} (rounds: ${pair.roundRatios.map((r) => r.toFixed(2)).join(', ')})`)
+      if (pair !== undefined) out.push(`  ${label}: save() ${pair.saveOpsPerSec.toFixed(0)}/s, bare ${pair.bareOpsPerSec.toFixed(0)}/s, ratio ${pair.ratio.toFixed(2)} (rounds: ${rounds(pair.roundRatios)})${hopText(pair.hop)}`)
     }
+    if (t.hop !== undefined) out.push('  (a bare worker hop: a raw worker thread doing the bare loop\'s syscalls per message, awaited one by one: the most any worker offload reaches on this machine)')
     out.push('')
   }
   if (result.manyStores !== undefined) {
@@ -67,9 +73,13 @@ export function formatReport (result: RunResult, verdict?: GateVerdict, targets?
   }
   if (result.handoff !== undefined) {
     out.push(`Main-thread cost of one save (ms, lower is better; codecs.json()): the hand-off is JSON.stringify plus the JSON check at write start, so it grows with the state like JSON.stringify does. No ratio below ${sizeLabel(RATIO_MIN_BYTES)}: there it compares fixed costs with a stringify of microseconds.`)
-    out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify'], result.handoff.rows.map((r) => [
-      sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), r.actualBytes < RATIO_MIN_BYTES ? '—' : r.ratioToStringify.toFixed(2)
+    const floored = result.handoff.rows.some((r) => r.floors !== undefined)
+    const ratio = (r: { readonly actualBytes: number }, value: number | undefined): string => value === undefined ? '' : r.actualBytes < RATIO_MIN_BYTES ? '—' : value.toFixed(2)
+    out.push(table(['state', 'JSON.stringify', 'v8.serialize', 'hand-off (mainMs)', 'save() call', 'call / stringify', ...(floored ? FLOOR_HEADERS : [])], result.handoff.rows.map((r) => [
+      sizeLabel(r.actualBytes), ms(r.stringifyMs), ms(r.v8SerializeMs), ms(r.handoffMs), ms(r.saveCallMs), ratio(r, r.ratioToStringify),
+      ...(floored ? [ratio(r, r.floors?.stringifyPost.ratioToStringify), ratio(r, r.floors?.clonePost.ratioToStringify), ratio(r, r.floors?.serializeTransfer.ratioToStringify), ratio(r, r.floors?.lossy.ratioToStringify)] : [])
     ])), '')
+    if (floored) out.push('Floors, timed beside each save() against a JSON.stringify of their own: stringify + post = JSON.stringify then postMessage(text) to a raw worker (the least any design that stringifies on the main thread costs); clone + post = postMessage(state), the structured clone of postMessage itself; serialize + transfer = v8.serialize(state) posted with its bytes transferred, as the store does for schema and module codecs (the least a design that encodes in the worker costs); lossy = save() under codecs.json({ lossy: true }), the library without the JSON check.', '')
     const others = result.handoff.codecRows ?? []
     if (others.length > 0) {
       out.push('The other codecs: save() call on the main thread (ms) against JSON.stringify of the same value in the same run.')

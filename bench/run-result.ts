@@ -32,6 +32,21 @@ export interface ThroughputResult {
   readonly large?: ThroughputPair
   /** 1 KB with `durability: 'none'` against the bare loop without fsync, when measured: the overhead on a disk with instant flushes. */
   readonly noSync?: ThroughputPair
+  /** The same rounds through a raw worker that does the bare loop's syscalls, when measured: the ceiling of any worker offload. */
+  readonly hop?: HopFigures
+}
+
+/**
+ * A bare worker hop beside its bare loop: a raw `worker_threads` Worker (no Piscina, no library
+ * code) receives the bytes, does the bare loop's syscalls and replies; the main side awaits each
+ * reply. Its ratio to the bare loop is the most any design that writes from a worker reaches here.
+ */
+export interface HopFigures {
+  /** Median over rounds of hops per second (each round's rate is 1000 / its median latency). */
+  readonly opsPerSec: number
+  /** Median over rounds of the per-round ratio hop/bare. */
+  readonly ratio: number
+  readonly roundRatios: readonly number[]
 }
 
 /** save() against its bare loop for one payload: medians over alternating rounds. */
@@ -41,6 +56,8 @@ export interface ThroughputPair {
   readonly bareOpsPerSec: number
   readonly ratio: number
   readonly roundRatios: readonly number[]
+  /** The bare worker hop in the same rounds, when measured. */
+  readonly hop?: HopFigures
 }
 
 /** Memory after one scenario, by name. */

@@ -5,10 +5,11 @@ import { serialize } from 'node:v8'
 import { Bench } from 'tinybench'
 import { type Codec, codecs, type WriterPool } from 'offload-store'
 import { benchStateSchema, generateState } from '../data.js'
+import { FloorWorker } from '../floor-hop.js'
 import { OffloadedSaver } from '../offloaded-saver.js'
 import { median } from '../percentiles.js'
 
-/** Main-thread cost of one save at one state size, next to what encoding it inline would cost. */
+/** Main-thread cost of one save at one state size, next to what encoding it inline would cost, and the floors of the design. */
 interface HandoffRow {
   readonly sizeBytes: number
   readonly actualBytes: number
@@ -25,6 +26,30 @@ interface HandoffRow {
    * beside it: at 1 or more, offloading a JSON encode saves the main thread nothing.
    */
   readonly ratioToStringify: number
+  /** What designs without this library's extra steps cost the main thread, timed in the same alternation, when measured. */
+  readonly floors?: HandoffFloors
+}
+
+/** One floor: its main-thread ms per call (median) and the median of per-call ratios to a JSON.stringify timed beside it. */
+interface FloorFigure {
+  readonly ms: number
+  readonly ratioToStringify: number
+}
+
+/** The floors of the design at one state size, each timed beside a JSON.stringify like `save()`. */
+export interface HandoffFloors {
+  /** `JSON.stringify(state)` then `postMessage(text)` to a raw worker that drops it: the least any stringify-on-main offload costs. */
+  readonly stringifyPost: FloorFigure
+  /** `postMessage(state)` (a structured clone) to that worker: what a clone-and-encode-in-the-worker design costs when it posts the value as is. */
+  readonly clonePost: FloorFigure
+  /**
+   * `v8.serialize(state)` then a post that transfers the bytes: the least a clone-and-encode-in-the-worker
+   * design costs (postMessage's own serializer is slower than v8.serialize). This library's schema and
+   * module codecs hand off this way.
+   */
+  readonly serializeTransfer: FloorFigure
+  /** `save()` under `codecs.json({ lossy: true })`: this library without the fidelity check. */
+  readonly lossy: FloorFigure
 }
 
 /** Main-thread ms per save of another codec, against JSON.stringify of the same value in the same run. */
@@ -56,6 +81,8 @@ export interface HandoffOptions {
   readonly timePerTaskMs: number
   /** Measure the other codecs too (schema, module, gzip). */
   readonly everyCodec?: boolean
+  /** Time the floors of the design beside every save() (see {@link HandoffFloors}). @defaultValue true */
+  readonly floors?: boolean
 }
 
 /** The codecs besides JSON whose main-thread share is a hand-off: their encoding runs in the worker. */
@@ -67,7 +94,7 @@ function otherCodecs (): Array<[string, Codec<unknown>]> {
   ]
 }
 
-/** Save calls and JSON.stringify calls of the same state, timed in alternation (ms). */
+/** Calls of one arm and JSON.stringify calls of the same state, timed in alternation (ms). */
 interface PairedCalls {
   readonly calls: number[]
   readonly stringifies: number[]
@@ -76,29 +103,50 @@ interface PairedCalls {
 }
 
 /**
- * Times `iterations` save() calls, each beside a JSON.stringify of the same state, which comes
- * first on even iterations and second on odd ones: on a shared machine the CPU's speed drifts
- * within seconds, and a ratio of two figures taken apart would measure the drift.
+ * A timed call: its synchronous part is what the main thread pays (a save() call, a post); the
+ * promise it returns is awaited outside the timing, so one call's write never overlaps the next.
  */
-async function pairedCalls (saver: OffloadedSaver, state: unknown, iterations: number): Promise<PairedCalls> {
-  await saver.save(state) // warm: a ready worker takes the message at once, so the copy is inside the call.
-  const calls: number[] = []
-  const stringifies: number[] = []
-  const stringify = (): void => {
+type Arm = () => Promise<unknown>
+
+/**
+ * Times `iterations` calls of each arm, each beside a JSON.stringify of the same state, which comes
+ * first on even iterations and second on odd ones: on a shared machine the CPU's speed drifts
+ * within seconds, and a ratio of two figures taken apart would measure the drift. The arms take
+ * turns inside every iteration, their order rotated, so the floors and save() share the drift too.
+ */
+async function pairedCalls (arms: readonly Arm[], state: unknown, iterations: number): Promise<PairedCalls[]> {
+  // Warm: a ready worker takes the message at once, so the copy is inside the call.
+  for (const arm of arms) await arm()
+  const paired = arms.map((): PairedCalls => ({ calls: [], stringifies: [], ratios: [] }))
+  const stringify = (into: number[]): void => {
     const start = performance.now()
     JSON.stringify(state)
-    stringifies.push(performance.now() - start)
+    into.push(performance.now() - start)
   }
   for (let i = 0; i < iterations; i++) {
-    if (i % 2 === 0) stringify()
-    const start = performance.now()
-    const saving = saver.save(state)
-    calls.push(performance.now() - start)
-    await saving
-    if (i % 2 === 1) stringify()
+    for (let k = 0; k < arms.length; k++) {
+      const a = (i + k) % arms.length
+      const arm = arms[a] as Arm
+      const { calls, stringifies } = paired[a] as PairedCalls
+      if (i % 2 === 0) stringify(stringifies)
+      const start = performance.now()
+      const done = arm()
+      calls.push(performance.now() - start)
+      await done
+      if (i % 2 === 1) stringify(stringifies)
+    }
   }
-  return { calls, stringifies, ratios: calls.map((call, i) => call / (stringifies[i] ?? NaN)) }
+  for (const { calls, stringifies, ratios } of paired) ratios.push(...calls.map((call, i) => call / (stringifies[i] ?? NaN)))
+  return paired
 }
+
+/** The bytes and their transfer list, as the store sends a copy: a buffer of its own moves; a view into a larger one is copied first. */
+function ownedBytes (bytes: Uint8Array): [Uint8Array, ArrayBuffer[]] {
+  const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : new Uint8Array(bytes)
+  return [owned, [owned.buffer as ArrayBuffer]]
+}
+
+const figure = (paired: PairedCalls): FloorFigure => ({ ms: median(paired.calls), ratioToStringify: median(paired.ratios) })
 
 function p50 (bench: Bench, name: string): number {
   const result = bench.getTask(name)?.result
@@ -106,7 +154,7 @@ function p50 (bench: Bench, name: string): number {
   return result.latency.p50
 }
 
-async function measureSize (sizeBytes: number, options: HandoffOptions, codecRows: CodecHandoffRow[]): Promise<HandoffRow> {
+async function measureSize (sizeBytes: number, options: HandoffOptions & { readonly drop: FloorWorker | undefined }, codecRows: CodecHandoffRow[]): Promise<HandoffRow> {
   const state = generateState(sizeBytes, 11)
   const actualBytes = JSON.stringify(state).length
   // Fewer iterations for big states: a 15 MB stringify takes tens of ms.
@@ -116,15 +164,26 @@ async function measureSize (sizeBytes: number, options: HandoffOptions, codecRow
   await bench.run()
 
   const saver = new OffloadedSaver(join(options.dir, `handoff-${sizeBytes}.json`), codecs.json(), options.pool)
+  const drop = options.drop
+  const lossy = drop === undefined ? undefined : new OffloadedSaver(join(options.dir, `handoff-lossy-${sizeBytes}.json`), codecs.json({ lossy: true }), options.pool)
   try {
+    const arms: Arm[] = [async () => await saver.save(state)]
+    if (drop !== undefined && lossy !== undefined) {
+      arms.push(
+        async () => await drop.post(JSON.stringify(state)),
+        async () => await drop.post(state),
+        async () => await drop.post(...ownedBytes(serialize(state))),
+        async () => await lossy.save(state)
+      )
+    }
     const warm = saver.writes.length + 1
-    const json = await pairedCalls(saver, state, iterations)
+    const [json, stringifyPost, clonePost, serializeTransfer, lossySave] = await pairedCalls(arms, state, iterations) as [PairedCalls, ...Array<PairedCalls | undefined>]
     const handoffMs = median(saver.writes.slice(warm).flatMap((w) => w.mainMs === undefined ? [] : [w.mainMs]))
     if (options.everyCodec === true) {
       for (const [codec, spec] of otherCodecs()) {
         const other = new OffloadedSaver(join(options.dir, `handoff-${codec}-${sizeBytes}.json`), spec, options.pool)
         try {
-          const paired = await pairedCalls(other, state, iterations)
+          const [paired] = await pairedCalls([async () => await other.save(state)], state, iterations) as [PairedCalls]
           codecRows.push({ codec, sizeBytes, actualBytes, saveCallMs: median(paired.calls), stringifyMs: median(paired.stringifies), ratioToStringify: median(paired.ratios) })
         } finally {
           await other.close()
@@ -138,10 +197,14 @@ async function measureSize (sizeBytes: number, options: HandoffOptions, codecRow
       v8SerializeMs: p50(bench, 'v8.serialize'),
       handoffMs,
       saveCallMs: median(json.calls),
-      ratioToStringify: median(json.ratios)
+      ratioToStringify: median(json.ratios),
+      ...(stringifyPost === undefined || clonePost === undefined || serializeTransfer === undefined || lossySave === undefined
+        ? {}
+        : { floors: { stringifyPost: figure(stringifyPost), clonePost: figure(clonePost), serializeTransfer: figure(serializeTransfer), lossy: figure(lossySave) } })
     }
   } finally {
     await saver.close()
+    await lossy?.close()
   }
 }
 
@@ -151,6 +214,12 @@ export async function runHandoffCost (options: HandoffOptions): Promise<HandoffR
   mkdirSync(dir, { recursive: true })
   const rows: HandoffRow[] = []
   const codecRows: CodecHandoffRow[] = []
-  for (const size of options.sizes) rows.push(await measureSize(size, { ...options, dir }, codecRows))
+  // One raw worker that answers every message and keeps nothing: the far side of the floors' posts.
+  const drop = options.floors === false ? undefined : new FloorWorker({ kind: 'drop' })
+  try {
+    for (const size of options.sizes) rows.push(await measureSize(size, { ...options, dir, drop }, codecRows))
+  } finally {
+    await drop?.close()
+  }
   return { kind: 'handoff-cost', rows, ...(options.everyCodec === true ? { codecRows } : {}) }
 }
