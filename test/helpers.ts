@@ -7,6 +7,9 @@ import { after, type TestContext } from 'node:test'
 import type { Logger } from '../src/index.js'
 import type { RunResult } from '../bench/run-result.js'
 
+/** A logger that drops everything: for tests whose subject is not what a store logs. */
+export const quiet: Logger = { error: () => {}, warn: () => {}, debug: () => {} }
+
 /** A fresh directory under the OS temp dir, removed when the test file ends. */
 export function tempDir (prefix = 'offload-store-'): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)))

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
 import { postgres, ShutdownRegistry, Store, type StoreError, StoreFlushError, WriterPool } from '../src/index.js'
-import { tempDir } from './helpers.js'
+import { quiet, tempDir } from './helpers.js'
 import { isRoot, mountTmpfs } from './rel-helpers.js'
 import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 import { startServer, type TestServer } from './postgres-server.js'
@@ -17,7 +17,6 @@ const server: TestServer = await startServer()
 const pool = new WriterPool({ maxThreads: 1 })
 after(async () => { await pool.close() })
 const register = new ShutdownRegistry().register
-const quiet = { error: () => {}, warn: () => {}, debug: () => {} }
 let n = 0
 // Made here, not in a test: removed when the file ends, after the test's own unmount.
 const mounts = tempDir()

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { postgres, ShutdownRegistry, Store, type StoreError, WriterPool } from '../src/index.js'
 import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
+import { quiet } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // Ownership across processes: each owner here is a real child process (test/fixtures/postgres-owner.ts)
@@ -11,7 +12,6 @@ const server: TestServer = await startServer()
 const pool = new WriterPool({ maxThreads: 1 })
 after(async () => { await pool.close() })
 const register = new ShutdownRegistry().register
-const quiet = { error: () => {}, warn: () => {}, debug: () => {} }
 let n = 0
 
 interface Answer { readonly ok: boolean, readonly value?: unknown, readonly code?: string }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { KeyedStore, postgres, ShutdownRegistry } from '../src/index.js'
-import { tempDir } from './helpers.js'
+import { quiet, tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // A large save reaches the PostgreSQL keyed writer in parts ahead of its write, as it reaches a
@@ -11,7 +11,6 @@ import { startServer, type TestServer } from './postgres-server.js'
 const server: TestServer = await startServer()
 const dir = tempDir()
 const register = new ShutdownRegistry().register
-const quiet = { error: () => {}, warn: () => {}, debug: () => {} }
 
 const open = (name: string): KeyedStore<string, unknown> => new KeyedStore<string, unknown>({
   path: join(dir, `${name}.json`),

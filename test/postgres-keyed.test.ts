@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { describe, test } from 'node:test'
 import { codecs, KeyedStore, type KeyedStoreOptions, postgres, ShutdownRegistry, type StoreError } from '../src/index.js'
-import { tempDir } from './helpers.js'
+import { quiet, tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 
@@ -14,7 +14,6 @@ import { type OwnerProcess, ownerProcess } from './postgres-owner-process.js'
 const server: TestServer = await startServer()
 const dir = tempDir()
 const register = new ShutdownRegistry().register
-const quiet = { error: () => {}, warn: () => {}, debug: () => {} }
 let n = 0
 
 type Options = Partial<KeyedStoreOptions<unknown>> & { leaseMs?: number, lockTimeout?: number, connectTimeout?: number }

@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { type LeaseLostMessage, postgres, ShutdownRegistry, Store, StoreError, WriterPool } from '../src/index.js'
-import { recordingLogger, tempDir } from './helpers.js'
+import { quiet, recordingLogger, tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // Started at the top level, so its stop hook belongs to the file, not to a hook.
@@ -11,7 +11,6 @@ const server: TestServer = await startServer()
 const pool = new WriterPool({ maxThreads: 2 })
 let n = 0
 const register = new ShutdownRegistry().register
-const quiet = { error: () => {}, warn: () => {}, debug: () => {} }
 
 after(async () => { await pool.close() })
 
