@@ -1,7 +1,8 @@
-import { closeSync, constants, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { KeyedStore, ShutdownRegistry, Store } from 'offload-store'
+import { bareDurableWrite } from '../bare-write.js'
 import { type LoopStats, startLoopMonitor } from '../loop-monitor.js'
 import { median } from '../percentiles.js'
 import { startWorkload } from '../workload.js'
@@ -38,25 +39,6 @@ export interface MillionOptions {
   readonly entries: number
   /** Alternating repeats of each measurement. */
   readonly repeats: number
-}
-
-/** JSON text written durably with no library: temp file, write, fsync, rename, directory fsync. */
-function durableWrite (path: string, text: string): void {
-  const temp = `${path}.tmp`
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(temp, path)
-  const dirFd = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY)
-  try {
-    fsyncSync(dirFd)
-  } finally {
-    closeSync(dirFd)
-  }
 }
 
 async function measured<T> (work: () => Promise<T>): Promise<{ ms: number, loop: LoopStats, value: T }> {
@@ -111,7 +93,7 @@ export async function runMillion (options: MillionOptions): Promise<MillionResul
     await keyed.close()
 
     const inlinePath = join(dir, `million-inline-${r}.json`)
-    inlineSaves.push((await measured(async () => { durableWrite(inlinePath, JSON.stringify(Object.fromEntries(map))) })).ms)
+    inlineSaves.push((await measured(async () => { bareDurableWrite(dir, inlinePath, JSON.stringify(Object.fromEntries(map))) })).ms)
 
     const fresh = new KeyedStore<string, number>({ path: join(dir, `million-first-${r}.json`), shutdownRegister: register, delayMs: 3_600_000 })
     await fresh.load()
