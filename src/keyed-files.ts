@@ -34,8 +34,8 @@ export interface KeyedState {
 /** A snapshot cut into runs of members by the keyed writer (workers/json-members.ts), with its bytes handed back. */
 export interface SplitSnapshot {
   readonly snapshot: Buffer
-  /** The snapshot's CRC-32, as `snapshotIdOf` gives it. */
-  readonly crc: number
+  /** The snapshot's CRC-32, as `snapshotIdOf` gives it; undefined where no journal can be beside it. */
+  readonly crc: number | undefined
   /** The members as array text and where each run of them lies; undefined when the file could not be split. */
   readonly members: Uint8Array | undefined
   readonly runs: Int32Array | undefined
@@ -88,7 +88,7 @@ export async function decodeKeyedFiles (spec: CodecSpec, files: KeyedFiles, cont
     const parsed = journal === undefined ? undefined : parseJournal(journal, recordOpener(spec))
     if (parsed !== undefined) {
       // The snapshot's checksum is only needed to match a journal: without one it is not taken.
-      const id = split === undefined ? (snapshot === undefined ? undefined : snapshotIdOf(snapshot)) : { bytes: split.snapshot.byteLength, crc: split.crc }
+      const id = split?.crc === undefined ? (snapshot === undefined ? undefined : snapshotIdOf(snapshot)) : { bytes: split.snapshot.byteLength, crc: split.crc }
       reading = readJournalOver(id, parsed)
     }
   } catch (err) {

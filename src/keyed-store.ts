@@ -16,7 +16,7 @@ import type { PostgresLease } from './postgres-lease.js'
 import { StoreCore } from './store-core.js'
 import { kPinnedWorker } from './symbols.js'
 import type { StoreStats } from './telemetry.js'
-import type { CodecSpec, JournalSettings, KeyedRequest, KeyedResponse, KeyedWorkerConfig, MirrorBase, WriteResult } from './protocol.js'
+import { type CodecSpec, type JournalSettings, type KeyedRequest, type KeyedResponse, type KeyedWorkerConfig, type MirrorBase, SPLIT_MIN_BYTES, type WriteResult } from './protocol.js'
 import { isPermanent, isStackOverflow, markPermanent, rebuildError, tooDeepToCopy } from './write-outcome.js'
 
 /** Journal tuning for {@link KeyedStoreOptions.journal}. */
@@ -84,9 +84,6 @@ const POSTGRES_KEYED_WRITER = new URL('../workers/postgres-keyed.js', import.met
 // PostgreSQL text holds neither NUL nor a lone surrogate (it would turn into U+FFFD): such a key
 // would come back as another key, or fail every save it is part of.
 const UNSTORABLE_KEY = /\0|\p{Surrogate}/u
-
-// From this size a JSON snapshot is parsed in slices on load: below it, one JSON.parse takes a few ms.
-const SPLIT_MIN_BYTES = 256 * 1024
 
 /** The options a KeyedStore accepts beyond the base ones. */
 const KEYED_OPTIONS = ['delayMs', 'journal', 'writeTimeout', 'resourceLimits'] as const
@@ -300,7 +297,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
   /**
    * Takes the lease, then has the pinned worker read every row (the network wait, the rows' parsing
    * and their checks happen there) and send them back as the bytes of one JSON object, which this
-   * thread decodes as it decodes a file: one JSON.parse, no entry cloned across threads.
+   * thread decodes as it decodes a file (a large one cut into runs, parsed a slice at a time), no
+   * entry cloned across threads.
    */
   async #loadRows (lease: PostgresLease): Promise<ReadonlyMap<K, V>> {
     const context = this.#core.context()
@@ -324,7 +322,10 @@ export class KeyedStore<K extends string = string, V = unknown> {
       throw new StoreReadError(message, this.#core.context(cause))
     }
     const snapshot = Buffer.from(response.snapshot.buffer, response.snapshot.byteOffset, response.snapshot.byteLength)
-    const state = await decodeKeyedFiles(this.#spec, { snapshot, journal: undefined }, context)
+    const { members, runs } = response
+    // No journal here, so no checksum is needed to match one.
+    const split = members === undefined || runs === undefined || !(this.#spec.kind === 'json' || this.#spec.kind === 'schema') ? undefined : { snapshot, crc: undefined, members, runs }
+    const state = await decodeKeyedFiles(this.#spec, { snapshot, journal: undefined }, context, split)
     if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
     this.#data = state.entries as Map<K, V>
     this.#syncedGeneration = generation

@@ -249,13 +249,19 @@ export type KeyedRequest =
   /** Read every entry of the store's rows, under the lease of `generation` (PostgreSQL target only). */
   | { readonly type: 'fetch', readonly id: number, readonly generation: string }
 
+/** From this size a keyed store's JSON snapshot is cut into runs and parsed in slices on load: below it, one JSON.parse takes a few ms. */
+export const SPLIT_MIN_BYTES = 256 * 1024
+
 /** The keyed writer's answer to the request with the same `id`. */
 export type KeyedResponse =
   | { readonly type: 'loaded', readonly id: number }
   /** An 'ops' part was taken in; whether it and the write agree is the write's answer. */
   | { readonly type: 'staged', readonly id: number }
-  /** The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order). */
-  | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array }
+  /**
+   * The entries read by a 'fetch', as the bytes of a file holding them (one JSON object, in order),
+   * and from SPLIT_MIN_BYTES on, its `members` and `runs` as a 'split' answer gives them.
+   */
+  | { readonly type: 'fetched', readonly id: number, readonly snapshot: Uint8Array, readonly members: Uint8Array<ArrayBuffer> | undefined, readonly runs: Int32Array<ArrayBuffer> | undefined }
   /** `members` and `runs` as workers/json-members.ts makes them (undefined when the file cannot be split), and the bytes' CRC-32. */
   | { readonly type: 'split', readonly id: number, readonly snapshot: Uint8Array<ArrayBuffer>, readonly crc: number, readonly members: Uint8Array<ArrayBuffer> | undefined, readonly runs: Int32Array<ArrayBuffer> | undefined }
   | { readonly type: 'load-failed', readonly id: number, readonly stage: 'read' | 'decode', readonly message: string, readonly cause: SerializedError }

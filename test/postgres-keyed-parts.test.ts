@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { KeyedStore, postgres, ShutdownRegistry } from '../src/index.js'
-import { quiet, tempDir } from './helpers.js'
+import { longestGap, quiet, tempDir } from './helpers.js'
 import { startServer, type TestServer } from './postgres-server.js'
 
 // A large save reaches the PostgreSQL keyed writer in parts ahead of its write, as it reaches a
 // file's: the rows it commits are the whole change set, in the map's order, in one transaction.
+// A large load comes back cut into runs, parsed a slice at a time, as a large file's is.
 
 const server: TestServer = await startServer()
 const dir = tempDir()
@@ -38,4 +39,26 @@ test('a save of 50,000 changes sent in parts commits every row in the map\'s ord
   const map = await reopened.load()
   await reopened.close()
   assert.deepEqual([...map], [...store.entries()])
+})
+
+test('load() of 200,000 rows never blocks the event loop for more than a third of one JSON.parse of the same entries', async (t) => {
+  const writer = open('large-load')
+  await writer.load()
+  for (let i = 0; i < 200_000; i++) writer.set(`e${i}`, { id: i, name: `entry ${i}`, on: i % 2 === 0 })
+  await writer.close()
+  const text = JSON.stringify(Object.fromEntries(writer.entries()))
+  const parseStalls: number[] = []
+  const keyedStalls: number[] = []
+  // Interleaved, best of three each, so a burst of load on the machine hits both alike.
+  for (let i = 0; i < 3; i++) {
+    parseStalls.push(await longestGap(() => JSON.parse(text), 1))
+    const store = open('large-load')
+    keyedStalls.push(await longestGap(async () => await store.load(), 1))
+    assert.equal(store.size, 200_000)
+    assert.deepEqual(store.get('e199999'), { id: 199_999, name: 'entry 199999', on: false })
+    await store.close()
+  }
+  const ratio = Math.min(...keyedStalls) / Math.min(...parseStalls)
+  t.diagnostic(`longest stall ${keyedStalls.map(Math.round).join('/')} ms against ${parseStalls.map(Math.round).join('/')} ms: ${ratio.toFixed(2)}x`)
+  assert.ok(ratio < 1 / 3, `KeyedStore.load() from PostgreSQL stalled the loop ${ratio.toFixed(2)}x as long as one JSON.parse (${keyedStalls.map(Math.round).join('/')} against ${parseStalls.map(Math.round).join('/')} ms)`)
 })

@@ -19,7 +19,7 @@ import { atomicWriteSync, DirectorySyncError, syncDirectory } from './atomic-wri
 import { baseOf, mapBase, recordOpener, wrapBytes } from '../src/codec-frames.js'
 import { decode, encode } from './encoders.js'
 import { encodeOps, JournalWriter, readJournalFile, UntrustedJournalError } from './journal.js'
-import { splitMembers } from './json-members.js'
+import { RUN_BYTES, splitMembers } from './json-members.js'
 import { JsonSnapshot } from './json-snapshot.js'
 import { serveKeyedRequests } from './keyed-port.js'
 import { joinOps, StagedOps } from './staged-ops.js'
@@ -295,9 +295,6 @@ async function load (request: Extract<KeyedRequest, { type: 'load' }>): Promise<
     return { type: 'load-failed', id: request.id, stage: failure.stage, message: `could not ${failure.stage} the file`, cause: serializeError(failure.original) }
   }
 }
-
-// About 1 ms of JSON.parse on the main thread per run: it parses as many runs per slice as fit.
-const RUN_BYTES = 64 * 1024
 
 function split (request: Extract<KeyedRequest, { type: 'split' }>): KeyedResponse {
   const { snapshot } = request

@@ -4,7 +4,8 @@ import type { PoolClient } from 'pg'
 import {
   createEntriesSql, deleteEntriesSql, entriesTable, fenceEntriesSql, readEntriesSql, saveEntriesSql, schemaLockKey, upsertEntriesSql
 } from '../src/postgres-sql.js'
-import type { KeyedOp, KeyedRequest, KeyedWorkerConfig, WriteResult } from '../src/protocol.js'
+import { type KeyedOp, type KeyedRequest, type KeyedWorkerConfig, SPLIT_MIN_BYTES, type WriteResult } from '../src/protocol.js'
+import { RUN_BYTES, splitMembers } from './json-members.js'
 import { type Answer, serveKeyedRequests } from './keyed-port.js'
 import { FencedWrite, namedStatement, poolFor } from './postgres-write.js'
 import { joinOps, StagedOps } from './staged-ops.js'
@@ -201,7 +202,10 @@ async function readEntries (id: number, generation: string): Promise<Answer> {
     return { response: { type: 'load-failed', id, stage: 'decode', message: `could not decode the entries in ${entries}`, cause: serializeError(err) } }
   }
   const snapshot = new Uint8Array(Buffer.from(`{${parts.join(',')}}`))
-  return { response: { type: 'fetched', id, snapshot }, transfer: [snapshot.buffer] }
+  // Cut here, as a large file is by the keyed writer, so the main thread parses a slice at a time.
+  const split = snapshot.byteLength >= SPLIT_MIN_BYTES ? splitMembers(snapshot, RUN_BYTES) : undefined
+  const transfer = split === undefined ? [snapshot.buffer] : [snapshot.buffer, split.members.buffer, split.runs.buffer]
+  return { response: { type: 'fetched', id, snapshot, members: split?.members, runs: split?.runs }, transfer }
 }
 
 // A large save's changes come in parts ahead of its write; it writes them all in its one transaction.
