@@ -52,18 +52,16 @@ function row (section: string, figure: string, actual: number | undefined, targe
 }
 
 /**
- * The floors that bound each codec's main-thread figure. Every codec copies plain data to the
- * worker (codecs.json() from 64 KB to a megabyte), and the least such a copy costs is v8.serialize with its
- * bytes transferred, as the store does. Outside those sizes, and for a value only JSON.stringify here
- * writes faithfully, codecs.json() (and gzip of it) stringifies on the main thread, so a stringify
- * and a post of the text is shown beside it, as is the lossy save (the same library without the
- * fidelity check); the other codecs show a post of the value as is, postMessage's own clone.
+ * The floors that bound each codec's main-thread figure. codecs.json() (and gzip of it) must
+ * stringify on the main thread, so its floor is a stringify and a post of the text; the lossy save
+ * is the same library without the fidelity check. The other codecs copy the value to the worker:
+ * the least such a copy costs is v8.serialize with its bytes transferred (as the store does), and a
+ * post of the value as is, postMessage's own clone, is shown beside it.
  */
 function mainFloors (codec: string, floors: HandoffFloors | undefined): Array<[string, number | undefined]> {
-  const serializeTransfer: [string, number | undefined] = ['v8.serialize + transfer alone', floors?.serializeTransfer.ratioToStringify]
-  if (codec === 'json') return [serializeTransfer, ['stringify + post alone', floors?.stringifyPost.ratioToStringify], ['lossy', floors?.lossy.ratioToStringify]]
-  if (codec === 'gzip(json)') return [serializeTransfer, ['stringify + post alone', floors?.stringifyPost.ratioToStringify]]
-  return [serializeTransfer, ['clone + post alone', floors?.clonePost.ratioToStringify]]
+  if (codec === 'json') return [['stringify + post alone', floors?.stringifyPost.ratioToStringify], ['lossy', floors?.lossy.ratioToStringify]]
+  if (codec === 'gzip(json)') return [['stringify + post alone', floors?.stringifyPost.ratioToStringify]]
+  return [['v8.serialize + transfer alone', floors?.serializeTransfer.ratioToStringify], ['clone + post alone', floors?.clonePost.ratioToStringify]]
 }
 
 const HOP = 'a bare worker hop in this run'

@@ -104,9 +104,8 @@ function lossyOption (factory: string, lossy: unknown): boolean {
 /** Factories for the codecs a store accepts. */
 export const codecs = {
   /**
-   * JSON text, exactly what `JSON.stringify` gives on the main thread (`toJSON()` included): made in
-   * the worker from a `v8.serialize` copy for plain data of 64 KiB to 1 MiB, on the main thread
-   * when the write starts otherwise; `JSON.parse` on load.
+   * JSON text via `JSON.stringify` on the main thread when the write starts (so `toJSON()` runs and
+   * the text is exactly what `JSON.stringify` gives), written by a worker; `JSON.parse` on load.
    */
   json<T = unknown>(options: JsonCodecOptions = {}): Codec<T> {
     return { spec: { kind: 'json', space: options.space, lossy: lossyOption('codecs.json()', options.lossy) } }

@@ -394,50 +394,39 @@ const KEPT_PROTOTYPES: ReadonlySet<unknown> = new Set([
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array
 ].map((builtin) => builtin.prototype))
-// JSON.stringify of a copy equals JSON.stringify of the value only where the copy keeps everything
-// JSON reads: a Date (its toJSON() is the same in every realm), never a Map or an Error (a clone
-// drops their own fields, JSON.stringify writes them) nor a Date subclass (its own toISOString()).
-const DATE_ONLY: ReadonlySet<unknown> = new Set([Date.prototype])
 const toTag = Object.prototype.toString
 
-/** What a walk clears (which kept prototypes, and whether a Date subclass counts as a Date), and its budget. */
-interface Clearance {
-  readonly kept: ReadonlySet<unknown>
-  readonly subclassedDates: boolean
-  left: number
-}
-
-function showsChild (item: object, depth: number, walk: Clearance): boolean {
+function showsChild (item: object, depth: number, budget: LeanBudget): boolean {
   const proto: unknown = getPrototypeOf(item)
   // A function in a plain object (an own toJSON) never gets here: the copy refused it.
-  if (proto === objectProto || proto === null) return showsObject(item, true, depth + 1, walk)
-  if (proto === arrayProto) return showsArray(item as unknown[], depth + 1, walk)
-  if (walk.kept.has(proto)) return true
+  if (proto === objectProto || proto === null) return showsObject(item, true, depth + 1, budget)
+  if (proto === arrayProto) return showsArray(item as unknown[], depth + 1, budget)
+  if (KEPT_PROTOTYPES.has(proto)) return true
   // A Date subclass arrives as a Date, which the check accepts as it accepts the subclass.
-  if (typeof (item as { toJSON?: unknown }).toJSON === 'function') return walk.subclassedDates && item instanceof Date
+  if (typeof (item as { toJSON?: unknown }).toJSON === 'function') return item instanceof Date
   // A subclass of a built-in (or of Array) is left to the main thread; a plain class instance
   // arrives as its own enumerable fields, which is what the check walks in it.
   if (toTag.call(item) !== '[object Object]') return false
-  return showsObject(item, false, depth + 1, walk)
+  return showsObject(item, false, depth + 1, budget)
 }
 
-function showsArray (list: readonly unknown[], depth: number, walk: Clearance): boolean {
-  if (--walk.left < 0 || depth > FAST_DEPTH) return false
+function showsArray (list: readonly unknown[], depth: number, budget: LeanBudget): boolean {
+  if (--budget.left < 0 || depth > FAST_DEPTH) return false
   for (let i = 0; i < list.length; i++) {
     const item = list[i]
-    if (typeof item === 'object' && item !== null && !showsChild(item, depth, walk)) return false
+    if (typeof item === 'object' && item !== null && !showsChild(item, depth, budget)) return false
   }
   return true
 }
 
 // `plain`: the object's prototype is Object.prototype or null, so for...in sees own keys only.
-function showsObject (value: object, plain: boolean, depth: number, walk: Clearance): boolean {
-  if (--walk.left < 0 || depth > FAST_DEPTH) return false
+function showsObject (value: object, plain: boolean, depth: number, budget: LeanBudget): boolean {
+  if (--budget.left < 0 || depth > FAST_DEPTH) return false
   for (const key in value) {
     // Inherited enumerable keys are not copied, and the check skips them too.
     if (!plain && !Object.hasOwn(value, key)) continue
     const item: unknown = (value as Record<string, unknown>)[key]
-    if (typeof item === 'object' && item !== null && !showsChild(item, depth, walk)) return false
+    if (typeof item === 'object' && item !== null && !showsChild(item, depth, budget)) return false
   }
   return true
 }
@@ -449,19 +438,5 @@ function showsObject (value: object, plain: boolean, depth: number, walk: Cleara
  * the value (getters run); at most `budget` objects and FAST_DEPTH levels, else false.
  */
 export function copyShowsEverything (root: unknown, budget: number): boolean {
-  return typeof root !== 'object' || root === null || showsChild(root, -1, { kept: KEPT_PROTOTYPES, subclassedDates: true, left: budget })
-}
-
-const dateToJSON = Date.prototype.toJSON
-
-/**
- * True when `JSON.stringify` of a `v8.serialize` copy of `root`, in a worker, gives the text it
- * gives for `root` here: every object in it is plain data, an array, a Date or a class instance
- * without toJSON() (written as its own fields either way), and no toJSON() was put on
- * Object.prototype or Array.prototype, or replaced on Date.prototype, in this realm. Reads the
- * value (getters run); at most `budget` objects and FAST_DEPTH levels, else false.
- */
-export function copyWritesSameJson (root: unknown, budget: number): boolean {
-  if (Date.prototype.toJSON !== dateToJSON || (arrayProto as { toJSON?: unknown }).toJSON !== undefined) return false
-  return typeof root !== 'object' || root === null || showsChild(root, -1, { kept: DATE_ONLY, subclassedDates: false, left: budget })
+  return typeof root !== 'object' || root === null || showsChild(root, -1, { left: budget })
 }

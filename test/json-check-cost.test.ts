@@ -122,3 +122,29 @@ test('codecs.json() saves plain data as it was when save() was called, not as it
   assert.equal(readFileSync(store.path, 'utf8'), '{"n":[1]}')
   await store.close()
 })
+
+test('codecs.json() writes a Date subclass with its own toISOString() as JSON.stringify does', async () => {
+  class Day extends Date { override toISOString (): string { return 'day' } }
+  const store = open(codecs.json<unknown>())
+  await store.save({ day: new Day(0) })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"day":"day"}')
+  await store.close()
+})
+
+test('codecs.json() honours an Array.prototype.toJSON put on this thread, as JSON.stringify does', async (t) => {
+  /* eslint-disable no-extend-native -- the patch is what this test is about; it is undone after */
+  t.after(() => { delete (Array.prototype as { toJSON?: unknown }).toJSON })
+  Object.defineProperty(Array.prototype, 'toJSON', { configurable: true, writable: true, value: function (this: unknown[]) { return this.length } })
+  /* eslint-enable no-extend-native */
+  const store = open(codecs.json<unknown>())
+  await store.save({ list: [1, 2, 3] })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"list":3}')
+  await store.close()
+})
+
+test('codecs.json({ lossy: true }) leaves out functions and writes a Map\'s own fields, as JSON.stringify does', async () => {
+  const store = open(codecs.json<unknown>({ lossy: true }))
+  await store.save({ a: 1, f: () => 1, list: [() => 2], map: Object.assign(new Map([['k', 1]]), { label: 'kept' }) })
+  assert.equal(readFileSync(store.path, 'utf8'), '{"a":1,"list":[null],"map":{"label":"kept"}}')
+  await store.close()
+})
