@@ -259,8 +259,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
       else files = { snapshot: split.snapshot, journal: files.journal }
     }
     const state = await decodeKeyedFiles(this.#spec, files, context, split)
-    // The codec's validation sees the state as the file holds it: one object of entries.
-    if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
+    await this.#validate(state.entries, context)
     // The worker builds its mirror from the same bytes, after this thread decoded them (the two
     // would only compete for the CPU): no entry ever crosses back by structured clone, which a
     // deeply nested value could not.
@@ -288,10 +287,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const { logger } = this.#core.options
     if (ignored?.why === 'empty') logger.warn({ store: this.name, path: this.path }, ignored.message)
     else if (ignored !== undefined) logger.debug({ store: this.name, path: this.path }, ignored.message)
-    this.#data = state.entries as Map<K, V>
-    this.#syncedGeneration = generation
-    this.#loaded = true
-    return this.#data
+    return this.#adopt(state.entries, generation)
   }
 
   /**
@@ -326,8 +322,19 @@ export class KeyedStore<K extends string = string, V = unknown> {
     // No journal here, so no checksum is needed to match one.
     const split = members === undefined || runs === undefined || !(this.#spec.kind === 'json' || this.#spec.kind === 'schema') ? undefined : { snapshot, crc: undefined, members, runs }
     const state = await decodeKeyedFiles(this.#spec, { snapshot, journal: undefined }, context, split)
-    if (this.#core.options.codec.validation !== undefined) await validateLoaded(this.#core.options.codec.validation, Object.fromEntries(state.entries), context)
-    this.#data = state.entries as Map<K, V>
+    await this.#validate(state.entries, context)
+    return this.#adopt(state.entries, generation)
+  }
+
+  // The codec's validation sees the state as the file or the rows hold it: one object of entries.
+  async #validate (entries: ReadonlyMap<string, unknown>, context: StoreErrorContext): Promise<void> {
+    const { validation } = this.#core.options.codec
+    if (validation !== undefined) await validateLoaded(validation, Object.fromEntries(entries), context)
+  }
+
+  // The loaded entries become the store's, in step with the worker `generation` that holds them too.
+  #adopt (entries: Map<string, unknown>, generation: number): ReadonlyMap<K, V> {
+    this.#data = entries as Map<K, V>
     this.#syncedGeneration = generation
     this.#loaded = true
     return this.#data
