@@ -4,6 +4,7 @@ import type { CpuSettings, CpuVerdictResult } from './cpu-verdict.js'
 import type { RunResult } from './run-result.js'
 import type { LoopLatencyParams } from './scenarios/loop-latency.js'
 import { checkTargetsConfig, type TargetsConfig, targetRows } from './targets.js'
+import { flagsDiffer, machineLabel } from './machine.js'
 
 /** The thresholds in `bench/gate.config.json`. Every rule compares figures taken in the same run. */
 export interface GateConfig {
@@ -316,7 +317,7 @@ function cpuChecks (cpu: CpuVerdictResult, deciding = true): GateCheck[] {
 }
 
 function sameMachine (a: RunResult, b: RunResult): boolean {
-  return a.machine.cpuModel === b.machine.cpuModel && a.machine.cores === b.machine.cores && a.machine.node === b.machine.node
+  return a.machine.cpuModel === b.machine.cpuModel && a.machine.cores === b.machine.cores && a.machine.node === b.machine.node && !flagsDiffer(a.machine, b.machine)
 }
 
 /**
@@ -331,8 +332,7 @@ function cpuBaselineChecks (result: RunResult, baseline: RunResult, maxRegressio
   if (cpu === undefined || before === undefined) return []
   const advisory = baselineOnly ? {} : { advisory: true }
   if (!sameMachine(result, baseline)) {
-    const m = baseline.machine
-    return [{ name: 'cpu baseline: same machine', pass: false, status: 'inconclusive', ...advisory, actual: 0, limit: 1, detail: `the baseline was taken on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}; this run on ${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}: CPU figures of two machines are not compared`, advice: 'store the baseline from a run on the same runner type and Node version (see docs/ci-gate.md), or judge this run by its own rules' }]
+    return [{ name: 'cpu baseline: same machine', pass: false, status: 'inconclusive', ...advisory, actual: 0, limit: 1, detail: `the baseline was taken on ${machineLabel(baseline.machine)}; this run on ${machineLabel(result.machine)}: CPU figures of two machines (or of two sets of runtime flags) are not compared`, advice: 'store the baseline from a run on the same runner type, Node version and flags (see docs/ci-gate.md), or judge this run by its own rules' }]
   }
   const checks: GateCheck[] = []
   for (const subject of cpu.subjects) {

@@ -1,6 +1,7 @@
 import { checkStatus, type GateStatus, type GateVerdict } from './gate.js'
 import { sizeLabel } from './report-table.js'
 import type { RunResult } from './run-result.js'
+import { machineLabel } from './machine.js'
 
 // The verdict as Markdown, for $GITHUB_STEP_SUMMARY and pull-request comments: the deciding checks
 // first, with what to do when one fails, then the loop delay people feel, in a folded section.
@@ -12,11 +13,10 @@ const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\
 
 /** The run and its verdict as a Markdown summary. */
 export function formatMarkdown (result: RunResult, verdict: GateVerdict, title = 'offload-store gate'): string {
-  const m = result.machine
   const out: string[] = [
     `## ${ICON[verdict.status]} ${title}: ${WORD[verdict.status]}`,
     '',
-    `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${result.startedAt} (${result.scope})`,
+    `${machineLabel(result.machine)}, ${result.startedAt} (${result.scope})`,
     ''
   ]
   const deciding = verdict.checks.filter((c) => c.advisory !== true)

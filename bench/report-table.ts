@@ -4,6 +4,7 @@ import type { HopFigures, RunResult } from './run-result.js'
 import type { PostgresResult } from './scenarios/postgres.js'
 import type { KeyedWindowFigures, PostgresKeyedResult } from './scenarios/postgres-keyed.js'
 import { formatTargets, type TargetsConfig, targetRows } from './targets.js'
+import { machineLabel } from './machine.js'
 
 function table (headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -34,8 +35,7 @@ const RATIO_MIN_BYTES = 100_000
 
 /** The run as terminal tables: loop latency per scenario and mode, then the other scenarios, the targets, then the gate. */
 export function formatReport (result: RunResult, verdict?: GateVerdict, targets?: TargetsConfig): string {
-  const m = result.machine
-  const out: string[] = [`offload-store bench (${result.scope}) on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${result.startedAt}`, '']
+  const out: string[] = [`offload-store bench (${result.scope}) on ${machineLabel(result.machine)}, ${result.startedAt}`, '']
   if (result.loopLatency.length > 0) {
     out.push('Loop delay while saving (ms, lower is better; the idle floor includes the 1 ms sampling resolution). Δp99 = p99 - idle p99; ELU = share of the time the loop was busy.')
     const rows: string[][] = []

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import type { CpuSubjectResult, CpuVerdictResult } from '../bench/cpu-verdict.js'
 import { checkStatus, EXIT, evaluateGate, type GateConfig, readGateConfig } from '../bench/gate.js'
 import { formatMarkdown } from '../bench/markdown.js'
+import { formatReport } from '../bench/report-table.js'
 import type { LoopStats } from '../bench/loop-monitor.js'
 import type { RunResult, ThroughputResult } from '../bench/run-result.js'
 import type { LoopLatencyResult, ModeFigures } from '../bench/scenarios/loop-latency.js'
-import { runResultWith } from './helpers.js'
+import { runResultWith, tempDir } from './helpers.js'
 
 const config: GateConfig = {
   loopLatency: { appliesTo: { encoders: ['heavy'], maxStateBytes: 200_000 }, maxP99AboveIdleMs: 3, maxP99RatioToInline: 0.2, ratioOnlyWhenInlineAboveIdleMs: 3 },
@@ -239,6 +243,35 @@ test('a CPU baseline from another machine is not compared: inconclusive in basel
   const only = evaluateGate(current, cpuConfig, { baseline, requireThroughput: false, baselineOnly: true, cpuDecides: false })
   assert.equal(only.status, 'inconclusive')
   assert.match(only.checks.find((c) => c.name === 'cpu baseline: same machine')?.detail ?? '', /another CPU/)
+})
+
+test('a CPU baseline taken with other runtime flags is not compared, and the detail names both sets', () => {
+  const cpuConfig: GateConfig = { ...advisoryConfig, cpu: readGateConfig(new URL('../../bench/gate.config.json', import.meta.url)).cpu as NonNullable<GateConfig['cpu']> }
+  const other = run([good])
+  const baseline: RunResult = { ...other, machine: { ...other.machine, runtimeFlags: ['--expose-gc', '--v8-pool-size=1'] }, cpu: cpuResult([{ median: 0.6, low: 0.55, high: 0.65 }]) }
+  const current: RunResult = { ...other, machine: { ...other.machine, runtimeFlags: ['--expose-gc'] }, cpu: cpuResult([{ median: 0.6, low: 0.55, high: 0.65 }]) }
+  const only = evaluateGate(current, cpuConfig, { baseline, requireThroughput: false, baselineOnly: true, cpuDecides: false })
+  assert.equal(only.status, 'inconclusive')
+  assert.match(only.checks.find((c) => c.name === 'cpu baseline: same machine')?.detail ?? '', /\(--expose-gc --v8-pool-size=1\); this run on .*\(--expose-gc\)/)
+  // A baseline from before flags were recorded is compared as before.
+  const { runtimeFlags: _flags, ...unrecorded } = baseline.machine
+  const old = evaluateGate(current, cpuConfig, { baseline: { ...baseline, machine: unrecorded }, requireThroughput: false, baselineOnly: true, cpuDecides: false })
+  assert.equal(old.checks.some((c) => c.name === 'cpu baseline: same machine'), false)
+})
+
+test('the report and the Markdown summary name the runtime flags the run was taken with', () => {
+  const base = run([good])
+  const result: RunResult = { ...base, machine: { ...base.machine, runtimeFlags: ['--expose-gc', '--v8-pool-size=1'] } }
+  assert.match(formatReport(result).split('\n')[0] ?? '', /Node v20\.20\.0 \(--expose-gc --v8-pool-size=1\)/)
+  assert.match(formatMarkdown(result, evaluateGate(result, advisoryConfig)), /Node v20\.20\.0 \(--expose-gc --v8-pool-size=1\)/)
+  assert.doesNotMatch(formatReport(base).split('\n')[0] ?? '', /\(--/)
+})
+
+test('the machine description records the flags of execArgv and NODE_OPTIONS', () => {
+  const script = join(tempDir(), 'flags.mjs')
+  writeFileSync(script, `import { describeMachine } from ${JSON.stringify(new URL('../bench/machine.js', import.meta.url).href)}\nprocess.stdout.write(JSON.stringify(describeMachine().runtimeFlags))\n`)
+  const out = execFileSync(process.execPath, ['--v8-pool-size=1', script], { env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=512' }, encoding: 'utf8' })
+  assert.deepEqual(JSON.parse(out), ['--v8-pool-size=1', '--max-old-space-size=512'])
 })
 
 test('the Markdown summary names the status, each deciding check with its figures, and what to do', () => {
