@@ -100,6 +100,8 @@ export class KeyedStore<K extends string = string, V = unknown> {
   readonly #delayMs: number
   readonly #checkJson: { readonly lossy: boolean } | undefined
   readonly #spec: CodecSpec
+  // A JSON codec with no compression or encryption around it: its bytes are JSON text, which a large load cuts into runs.
+  readonly #splitsOnLoad: boolean
   readonly #worker: PinnedWorker<KeyedRequest, KeyedResponse>
   /** The lease on the store's rows, when its target is PostgreSQL. */
   readonly #lease: PostgresLease | undefined
@@ -130,6 +132,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#delayMs = delayMs ?? 1000
     this.#checkJson = isJsonCodec(base.codec.spec) ? { lossy: acceptsLossyJson(base.codec.spec) } : undefined
     this.#spec = bindStore(base.codec.spec, base.name)
+    this.#splitsOnLoad = this.#spec.kind === 'json' || this.#spec.kind === 'schema'
     const pg = base.target
     const config: KeyedWorkerConfig = {
       target: pg === undefined
@@ -252,7 +255,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     this.#worker.ensureStarted()
     let files = await readKeyedFiles(this.path, context)
     let split: SplitSnapshot | undefined
-    if (files.snapshot !== undefined && files.snapshot.byteLength >= SPLIT_MIN_BYTES && (this.#spec.kind === 'json' || this.#spec.kind === 'schema')) {
+    if (files.snapshot !== undefined && files.snapshot.byteLength >= SPLIT_MIN_BYTES && this.#splitsOnLoad) {
       split = await this.#split(files.snapshot)
       // The bytes went to a worker that did not give them back: read the files again.
       if (split === undefined) files = await readKeyedFiles(this.path, context)
@@ -320,7 +323,7 @@ export class KeyedStore<K extends string = string, V = unknown> {
     const snapshot = Buffer.from(response.snapshot.buffer, response.snapshot.byteOffset, response.snapshot.byteLength)
     const { members, runs } = response
     // No journal here, so no checksum is needed to match one.
-    const split = members === undefined || runs === undefined || !(this.#spec.kind === 'json' || this.#spec.kind === 'schema') ? undefined : { snapshot, crc: undefined, members, runs }
+    const split = members === undefined || runs === undefined || !this.#splitsOnLoad ? undefined : { snapshot, crc: undefined, members, runs }
     const state = await decodeKeyedFiles(this.#spec, { snapshot, journal: undefined }, context, split)
     await this.#validate(state.entries, context)
     return this.#adopt(state.entries, generation)
