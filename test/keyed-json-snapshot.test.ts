@@ -58,6 +58,24 @@ test('keys that are array indexes come first in numeric order, as in JSON.string
   await store.close()
 })
 
+test('an array-index key set after two snapshots comes first in the file, the other entries as they were', async () => {
+  const store = open<unknown>()
+  const model = new Map<string, unknown>()
+  await store.load()
+  const put = (key: string, value: unknown): void => { store.set(key, value); model.set(key, value) }
+  for (let i = 0; i < 50; i++) put(`k${i}`, { i, at: new Date(1_700_000_000_000 + i) })
+  await store.saveNow()
+  put('k3', { i: 3, round: 2 })
+  await store.saveNow()
+  put('7', 'seven')
+  put('k4', null)
+  await store.saveNow()
+  const text = readFileSync(store.path, 'utf8')
+  assert.equal(text, expected(model))
+  assert.ok(text.startsWith('{"7":"seven","k0":'), text)
+  await store.close()
+})
+
 test('a compressed JSON snapshot inflates to JSON.stringify of the entries after a change', async () => {
   const store = open<number>(codecs.gzip(codecs.json()))
   const model = new Map<string, number>()

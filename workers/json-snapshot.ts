@@ -13,7 +13,14 @@ function isArrayIndex (key: string): boolean {
   return (key === '0' || first !== 48) && /^\d+$/.test(key) && Number(key) < 4294967295
 }
 
-/** Each entry's `"key":value` JSON, kept while the entry is unchanged. */
+// Put in the mirror in place of a value whose JSON is kept: from then on the text stands for the
+// value, so the worker does not hold every entry twice (objects and text).
+const ENCODED: unique symbol = Symbol('encoded')
+
+/**
+ * Each entry's `"key":value` JSON, kept while the entry is unchanged. A value whose JSON is kept is
+ * let go of: the mirror holds a marker in its place until a change brings a new value.
+ */
 export class JsonSnapshot {
   // undefined: the value has no JSON (undefined), so the member is left out, as JSON.stringify does.
   readonly #members = new Map<string, string | undefined>()
@@ -42,36 +49,59 @@ export class JsonSnapshot {
   }
 
   /**
-   * The mirror as UTF-8 JSON, byte for byte `JSON.stringify(Object.fromEntries(mirror))`, or
-   * undefined when a key is an array index (the caller then stringifies the object, whose order
-   * differs from the Map's). The bytes are valid until the next call. Throws what JSON.stringify
-   * throws for a value.
+   * The mirror as UTF-8 JSON, byte for byte `JSON.stringify(Object.fromEntries(mirror))`. From the
+   * second snapshot of a mirror on, each value whose JSON is now kept is replaced in `mirror` by a
+   * marker: read the mirror's values only through this class. The bytes are valid until the next
+   * call. Throws what JSON.stringify throws for a value.
    */
-  bytes (mirror: ReadonlyMap<string, unknown>): Uint8Array | undefined {
+  bytes (mirror: Map<string, unknown>): Uint8Array {
     const out = this.#out
     out.start()
-    if (this.#first) {
-      this.#first = false
-      for (const [key, value] of mirror) {
-        if (isArrayIndex(key)) return undefined
-        const json = JSON.stringify(value) as string | undefined
-        if (json !== undefined) out.member(`${JSON.stringify(key)}:${json}`)
-      }
-      return out.end()
-    }
+    const keep = !this.#first
+    this.#first = false
     for (const [key, value] of mirror) {
-      let member = this.#members.get(key)
-      if (member === undefined && !this.#members.has(key)) {
-        if (isArrayIndex(key)) return undefined
-        // The value's toJSON (a Date's) would get the key from JSON.stringify of the object; every
-        // toJSON a structured clone can carry ignores it.
-        const json = JSON.stringify(value) as string | undefined
-        member = json === undefined ? undefined : `${JSON.stringify(key)}:${json}`
-        this.#members.set(key, member)
-      }
+      if (isArrayIndex(key)) return this.#ordered(mirror, keep)
+      const member = this.#member(mirror, key, value, keep)
       if (member !== undefined) out.member(member)
     }
     return out.end()
+  }
+
+  // An array-index key is listed first by JSON.stringify of the object, in numeric order: the
+  // members are sorted out, then written in that order (rare: such keys are documented as reordered).
+  #ordered (mirror: Map<string, unknown>, keep: boolean): Uint8Array {
+    const indexed: Array<[number, string]> = []
+    const named: string[] = []
+    for (const [key, value] of mirror) {
+      const member = this.#member(mirror, key, value, keep)
+      if (member === undefined) continue
+      if (isArrayIndex(key)) indexed.push([Number(key), member])
+      else named.push(member)
+    }
+    indexed.sort((a, b) => a[0] - b[0])
+    const out = this.#out
+    out.start()
+    for (const [, member] of indexed) out.member(member)
+    for (const member of named) out.member(member)
+    return out.end()
+  }
+
+  #member (mirror: Map<string, unknown>, key: string, value: unknown, keep: boolean): string | undefined {
+    if (keep) {
+      const member = this.#members.get(key)
+      if (member !== undefined || this.#members.has(key)) return member
+    }
+    if (value === ENCODED) throw new Error(`the value of ${JSON.stringify(key)} was let go of, and its JSON is not kept: this should not happen`)
+    // The value's toJSON (a Date's) would get the key from JSON.stringify of the object; every
+    // toJSON a structured clone can carry ignores it.
+    const json = JSON.stringify(value) as string | undefined
+    const member = json === undefined ? undefined : `${JSON.stringify(key)}:${json}`
+    if (keep) {
+      this.#members.set(key, member)
+      // Set on a key the iteration already reached: the Map's order does not change.
+      mirror.set(key, ENCODED)
+    }
+    return member
   }
 }
 

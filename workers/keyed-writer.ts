@@ -53,6 +53,8 @@ type OnDisk =
   /** Extends `snapshot` in the 0.1.0 format: rewritten in the current format (same changes) before any append. */
   | { readonly kind: 'legacy', readonly changes: ReadonlyArray<readonly KeyedOp[]> }
 
+// Under the plain JSON codec its values are read only through `members`, which replaces those whose
+// JSON it keeps by a marker.
 let mirror: Map<string, unknown> | undefined
 // With the plain JSON codec, each entry's JSON is kept between snapshots: a snapshot then costs
 // this thread (and the CPU it shares with the event loop) the changed entries, not the whole state.
@@ -194,8 +196,7 @@ async function writeSnapshot (): Promise<WriteResult> {
   const start = performance.now()
   let data: string | Uint8Array
   try {
-    const json = members?.bytes(mirror ?? new Map())
-    data = json === undefined ? await encode(config.codec, Object.fromEntries(mirror ?? [])) : wrapBytes(config.codec, json, { kind: 'file' })
+    data = members === undefined ? await encode(config.codec, Object.fromEntries(mirror ?? [])) : wrapBytes(config.codec, members.bytes(mirror ?? new Map()), { kind: 'file' })
   } catch (err) {
     return failed('the encoder failed', err, 'encode')
   }
